@@ -1,0 +1,34 @@
+"""matrixprop: feed-forward neural networks trained with backpropagation in matrix form.
+
+>>> import matrixprop as mp
+>>> net = mp.MLP([2, 2, 1], activation="sigmoid", seed=0)
+>>> history = mp.fit(net, X, y, loss="half_sse", optimizer=mp.optimizers.SGD(lr=0.5))
+"""
+
+from . import activations, callbacks, initializers, losses, optimizers, schedules
+from .callbacks import Callback, EarlyStopping, ProgressBar
+from .gradcheck import GradcheckResult, gradcheck
+from .layers import Dense
+from .network import MLP, Network
+from .training import History, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLP",
+    "Callback",
+    "Dense",
+    "EarlyStopping",
+    "GradcheckResult",
+    "History",
+    "Network",
+    "ProgressBar",
+    "activations",
+    "callbacks",
+    "fit",
+    "gradcheck",
+    "initializers",
+    "losses",
+    "optimizers",
+    "schedules",
+]

@@ -1,0 +1,327 @@
+"""Training: mini-batches, epochs, validation, callbacks and the history of a run.
+
+``batch_size=1`` is stochastic gradient descent, ``batch_size=None`` (or the data size) batch
+gradient descent, anything between mini-batch gradient descent.
+
+Each step runs forward, backward, then :meth:`Trainer.finish_gradient` -- the ONE place where a
+batch's gradient is complete, where L2 regularization, gradient hooks (all-reduce, diagnostics)
+and clipping act -- and then the optimizer's update.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import _validation as check
+from . import losses as losses_module
+from . import optimizers as optimizers_module
+from . import schedules as schedules_module
+from .callbacks import Callback, EarlyStopping, TrainingState
+from .network import Network, default_loss
+
+__all__ = ["fit", "History", "Trainer"]
+
+
+class History:
+    """Per-epoch metrics of a run: ``history["loss"]``, ``history["val_accuracy"]``...
+
+    Keys: ``loss`` (the data loss, without the L2 term), ``accuracy`` (classification: the
+    running accuracy of the training batches), ``val_loss``, ``val_accuracy`` (with validation
+    data), ``lr``, ``epoch_seconds``, ``samples_per_second``.
+    """
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epochs: list[int] = []
+        self.best_epoch: int | None = None
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epochs.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def to_csv(self, path) -> None:
+        """Write one row per epoch (``epoch`` counted from 1, then every metric)."""
+        keys = list(self.history)
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["epoch", *keys])
+            for row, epoch in enumerate(self.epochs):
+                writer.writerow([epoch + 1, *(self.history[k][row] for k in keys)])
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 4) for k, v in self.history.items()} if self.epochs else {}
+        return f"History(epochs={len(self)}, last={last})"
+
+
+class Trainer:
+    """The state and the inner loop of one :func:`fit` call (see there for the arguments)."""
+
+    def __init__(self, net: Network, X, Y, *, loss, optimizer, batch_size, shuffle, seed,
+                 l2, sample_weight, gradient_hooks, clip_grad_norm):
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a matrixprop Network, got {type(net).__name__}")
+        self.net = net
+        self.loss = losses_module.get(loss if loss is not None else default_loss(net))
+        self.loss.check_output(net.output_activation)
+        self.X = check.inputs(X, net.n_inputs, net.dtype)
+        self.n = self.X.shape[0]
+        self.Y = check.targets(Y, self.n, net.n_outputs, self.loss, net.dtype)
+        self.w = check.sample_weights(sample_weight, self.n, net.dtype)
+        self.batch_size = self.n if batch_size is None else min(
+            check.positive_int(batch_size, "batch_size"), self.n)
+        self.shuffle = bool(shuffle)
+        self.rng = np.random.default_rng(seed)
+        self.optimizer = optimizers_module.get(optimizer if optimizer is not None else "adam")
+        self.optimizer.setup(net)
+        self.l2 = check.non_negative(l2, "l2")
+        self.clip = None if clip_grad_norm is None else check.non_negative(
+            clip_grad_norm, "clip_grad_norm")
+        self.hooks = list(gradient_hooks or ())
+        self.classify = _is_classifier(net, self.loss)
+        self.labels = _labels(self.Y) if self.classify else None
+        self._scratch = np.empty(net.n_weights, dtype=net.dtype) if self.l2 else None
+        self._buffers: dict[int, dict] = {}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def _batch_buffers(self, b: int) -> dict:
+        """Reused arrays for a gathered batch of ``b`` rows."""
+        bufs = self._buffers.get(b)
+        if bufs is None:
+            net = self.net
+            bufs = self._buffers[b] = {
+                "X": np.empty((b, net.n_inputs), net.dtype),
+                "Y": np.empty((b, net.n_outputs), net.dtype),
+                "w": None if self.w is None else np.empty(b, net.dtype),
+                "labels": np.empty(b, np.intp),
+                "predicted": np.empty(b, np.intp),
+                "hits": np.empty(b, bool),
+                "workspace": net._workspace(b),
+            }
+        return bufs
+
+    def finish_gradient(self) -> None:
+        """The one place where a batch's gradient is complete: L2, hooks, clipping."""
+        grads = self.net.grads
+        if self.l2:  # the book's lambda/(2n) sum w^2 over weights: gradient (lambda/n) w
+            np.multiply(self.net.params[: self.net.n_weights], self.l2 / self.n, out=self._scratch)
+            grads[: self.net.n_weights] += self._scratch
+        for hook in self.hooks:
+            hook(grads)
+        if self.clip is not None:
+            norm = math.sqrt(float(np.vdot(grads, grads)))
+            if norm > self.clip:
+                grads *= self.clip / norm
+
+    def run_epoch(self, state: TrainingState, batch_callbacks: Sequence[Callback]) -> dict:
+        """One pass over the training data; returns the epoch's training metrics."""
+        net, X, Y, w, B = self.net, self.X, self.Y, self.w, self.batch_size
+        order = self.rng.permutation(self.n) if self.shuffle else None
+        total_loss, hits = 0.0, 0
+        dropout = any(layer.dropout for layer in net.layers)
+        rng = net.rng if dropout else None
+        for step, start in enumerate(range(0, self.n, B)):
+            stop = min(start + B, self.n)
+            bufs = self._batch_buffers(stop - start)
+            if order is None:
+                xb, yb = X[start:stop], Y[start:stop]
+                wb = None if w is None else w[start:stop]
+                lb = None if self.labels is None else self.labels[start:stop]
+            else:
+                idx = order[start:stop]
+                xb = np.take(X, idx, axis=0, out=bufs["X"])
+                yb = np.take(Y, idx, axis=0, out=bufs["Y"])
+                wb = None if w is None else np.take(w, idx, out=bufs["w"])
+                lb = None if self.labels is None else np.take(self.labels, idx,
+                                                              out=bufs["labels"])
+            ws = bufs["workspace"]
+            A = net._forward(xb, ws, rng)
+            if lb is not None:
+                hits += _count_hits(A, lb, bufs)
+            value = net._backward(xb, yb, self.loss, ws, wb, dropped=dropout)
+            self.finish_gradient()
+            self.optimizer.step()
+            total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
+            if batch_callbacks:
+                state.step, state.batch_loss = step, value
+                for callback in batch_callbacks:
+                    callback.on_batch_end(state)
+        if not math.isfinite(total_loss):
+            raise FloatingPointError(
+                f"the training loss became {total_loss} in epoch {state.epoch + 1}: lower the "
+                "learning rate or clip the gradients (clip_grad_norm)"
+            )
+        logs = {"loss": total_loss if self.loss.reduction == "sum" else total_loss / self.n}
+        if self.classify:
+            logs["accuracy"] = hits / self.n
+        return logs
+
+    def evaluate(self, X, Y) -> dict:
+        """Loss and (for classifiers) accuracy of the network on validation data."""
+        net = self.net
+        X = check.inputs(X, net.n_inputs, net.dtype, name="validation X")
+        Y = check.targets(Y, X.shape[0], net.n_outputs, self.loss, net.dtype)
+        A = net.predict(X)
+        logs = {"val_loss": self.loss(A, Y)}
+        if self.classify:
+            logs["val_accuracy"] = accuracy(A, _labels(Y))
+        return logs
+
+
+def fit(
+    net: Network,
+    X,
+    Y,
+    *,
+    loss=None,
+    optimizer=None,
+    batch_size: int | None = 32,
+    epochs: int = 10,
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_data: tuple | None = None,
+    callbacks: Sequence[Callback] | None = None,
+    l2: float = 0.0,
+    sample_weight=None,
+    early_stopping: bool = False,
+    patience: int = 10,
+    schedule=None,
+    clip_grad_norm: float | None = None,
+    gradient_hooks: Sequence[Callable[[np.ndarray], None]] | None = None,
+) -> History:
+    """Train ``net`` on ``(X, Y)`` with mini-batch gradient descent; return the :class:`History`.
+
+    Parameters
+    ----------
+    net : Network
+        The network; trained in place.
+    X : array (n, n_inputs)
+        Training inputs, one sample per row.
+    Y : array (n, n_outputs) or (n,)
+        Targets; a 1-D array holds class labels when the network has several outputs.
+    loss : str or Loss
+        Default: ``cross_entropy`` after a softmax output, ``mse`` otherwise.
+    optimizer : str or Optimizer
+        Default: ``Adam()``. An optimizer object keeps its state across ``fit`` calls.
+    batch_size : int or None
+        Samples per update: 1 is stochastic, ``None`` the whole set (batch gradient descent).
+    epochs : int
+        Passes over the data.
+    shuffle, seed :
+        Reshuffle every epoch with a generator seeded by ``seed``.
+    validation_data : (X_val, Y_val)
+        Evaluated after every epoch (``val_loss``, ``val_accuracy``).
+    callbacks : list of Callback
+        See :mod:`matrixprop.callbacks`.
+    l2 : float
+        The book's L2 regularization ``lambda/(2n) sum w^2`` over weights (not biases), ``n`` the
+        training-set size. Optimizers' ``weight_decay`` is PyTorch's and separate.
+    sample_weight : array (n,)
+        Per-sample weights of the loss.
+    early_stopping, patience :
+        Stop when the validation loss (the training loss without validation data) has not
+        improved for ``patience`` epochs, and restore the best weights.
+    schedule : Schedule or str
+        A learning-rate schedule stepped after every epoch (:mod:`matrixprop.schedules`).
+    clip_grad_norm : float
+        Rescale each batch gradient whose Euclidean norm exceeds this.
+    gradient_hooks : list of callables
+        Called with the flat gradient buffer once each batch's gradient is complete.
+    """
+    epochs = check.positive_int(epochs, "epochs")
+    trainer = Trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
+                      shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
+                      gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm)
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, Y_val)")
+        trainer.evaluate(*validation_data)  # fail before training on bad validation data
+    schedule = None if schedule is None else schedules_module.get(schedule)
+    callbacks = list(callbacks or ())
+    if early_stopping:
+        callbacks.append(EarlyStopping(patience=check.positive_int(patience, "patience")))
+    history = History()
+    state = TrainingState(net, trainer.optimizer, epochs, trainer.steps_per_epoch, trainer.n,
+                          history)
+    batch_callbacks = [c for c in callbacks if c.wants_batches]
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    for epoch in range(epochs):
+        state.epoch = epoch
+        if schedule is not None:
+            schedule.apply(trainer.optimizer, epoch)
+        for callback in callbacks:
+            callback.on_epoch_begin(state)
+        started = time.perf_counter()
+        logs = trainer.run_epoch(state, batch_callbacks)
+        seconds = time.perf_counter() - started
+        if validation_data is not None:
+            logs.update(trainer.evaluate(*validation_data))
+        logs["lr"] = _scalar_lr(trainer.optimizer)
+        logs["epoch_seconds"] = seconds
+        logs["samples_per_second"] = trainer.n / seconds if seconds > 0 else math.inf
+        history.append(epoch, logs)
+        state.logs = logs
+        for callback in callbacks:
+            callback.on_epoch_end(state)
+        if state.stop_training:
+            break
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return history
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """The fraction of rows whose predicted class equals ``labels``."""
+    return float(np.mean(_predicted_classes(outputs) == labels))
+
+
+def _predicted_classes(outputs: np.ndarray) -> np.ndarray:
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0.5).astype(np.intp)
+    return np.argmax(outputs, axis=1)
+
+
+def _count_hits(A: np.ndarray, labels: np.ndarray, bufs: dict) -> int:
+    predicted, hits = bufs["predicted"][: A.shape[0]], bufs["hits"][: A.shape[0]]
+    if A.shape[1] == 1:
+        np.greater(A[:, 0], 0.5, out=hits)
+        np.equal(hits, labels, out=hits)
+    else:
+        np.argmax(A, axis=1, out=predicted)
+        np.equal(predicted, labels, out=hits)
+    return int(np.count_nonzero(hits))
+
+
+def _is_classifier(net: Network, loss) -> bool:
+    if net.n_outputs == 1:
+        return isinstance(loss, losses_module.BinaryCrossEntropy)
+    return net.output_activation.name in ("softmax", "sigmoid")
+
+
+def _labels(Y: np.ndarray) -> np.ndarray:
+    if Y.shape[1] == 1:
+        return (Y[:, 0] > 0.5).astype(np.intp)
+    return np.argmax(Y, axis=1)
+
+
+def _scalar_lr(optimizer) -> float:
+    lr = optimizer.current_lr
+    return float(lr) if np.ndim(lr) == 0 else float(np.max(lr))
