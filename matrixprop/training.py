@@ -85,7 +85,9 @@ class Trainer:
         self.batch_size = self.n if batch_size is None else min(
             check.positive_int(batch_size, "batch_size"), self.n)
         self.shuffle = bool(shuffle)
-        self.rng = np.random.default_rng(seed)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = np.random.SeedSequence().entropy if seed is None else seed
         self.optimizer = optimizers_module.get(optimizer if optimizer is not None else "adam")
         self.optimizer.setup(net)
         self.l2 = check.non_negative(l2, "l2")
@@ -100,6 +102,13 @@ class Trainer:
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(self.n / self.batch_size)
+
+    def epoch_order(self, epoch: int) -> np.ndarray | None:
+        """The sample order of ``epoch`` (None: in order). It depends only on the seed and the
+        epoch, so a resumed run sees the same batches as an uninterrupted one."""
+        if not self.shuffle:
+            return None
+        return np.random.default_rng([epoch, self.seed]).permutation(self.n)
 
     def _batch_buffers(self, b: int) -> dict:
         """Reused arrays for a gathered batch of ``b`` rows."""
@@ -133,7 +142,7 @@ class Trainer:
     def run_epoch(self, state: TrainingState, batch_callbacks: Sequence[Callback]) -> dict:
         """One pass over the training data; returns the epoch's training metrics."""
         net, X, Y, w, B = self.net, self.X, self.Y, self.w, self.batch_size
-        order = self.rng.permutation(self.n) if self.shuffle else None
+        order = self.epoch_order(state.epoch)
         total_loss, hits = 0.0, 0
         dropout = any(layer.dropout for layer in net.layers)
         rng = net.rng if dropout else None
@@ -194,6 +203,7 @@ def fit(
     optimizer=None,
     batch_size: int | None = 32,
     epochs: int = 10,
+    initial_epoch: int = 0,
     shuffle: bool = True,
     seed: int | None = None,
     validation_data: tuple | None = None,
@@ -223,9 +233,12 @@ def fit(
     batch_size : int or None
         Samples per update: 1 is stochastic, ``None`` the whole set (batch gradient descent).
     epochs : int
-        Passes over the data.
+        Train until this many epochs have been run in all.
+    initial_epoch : int
+        Epochs already run (to resume from a checkpoint: the batches of epoch ``e`` depend only
+        on ``seed`` and ``e``, so a resumed run matches an uninterrupted one).
     shuffle, seed :
-        Reshuffle every epoch with a generator seeded by ``seed``.
+        Reshuffle every epoch, in an order drawn from ``seed`` and the epoch number.
     validation_data : (X_val, Y_val)
         Evaluated after every epoch (``val_loss``, ``val_accuracy``).
     callbacks : list of Callback
@@ -246,6 +259,9 @@ def fit(
         Called with the flat gradient buffer once each batch's gradient is complete.
     """
     epochs = check.positive_int(epochs, "epochs")
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or not (
+            0 <= initial_epoch < epochs):
+        raise ValueError(f"initial_epoch must be an integer in [0, epochs), got {initial_epoch!r}")
     trainer = Trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
                       gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm)
@@ -263,7 +279,7 @@ def fit(
     batch_callbacks = [c for c in callbacks if c.wants_batches]
     for callback in callbacks:
         callback.on_train_begin(state)
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         state.epoch = epoch
         if schedule is not None:
             schedule.apply(trainer.optimizer, epoch)
