@@ -119,8 +119,8 @@ class Dense:
 
     def delta(self, ws: LayerWorkspace, dropped: bool) -> np.ndarray:
         """Turn ``ws.G = dL/dA`` into ``D = dL/dZ = dL/dA * f'(Z)`` in place."""
-        if dropped:
-            ws.G *= ws.mask
+        if dropped and self.dropout:
+            ws.G *= ws.mask  # dropped units pass no gradient
         return self.activation.backward(ws.G, ws.Z, ws.A, ws.scratch)
 
     def _drop(self, A, ws, rng):
