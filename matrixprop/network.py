@@ -48,10 +48,8 @@ class Network:
         self.params = np.zeros(size, dtype=self.dtype)
         self.grads = np.zeros(size, dtype=self.dtype)
         self.n_weights = sum(layer.weight_size for layer in self.layers)
-        for i, layer in enumerate(self.layers):
-            W, dW = self._view(f"layers.{i}.weight")
-            b, db = self._view(f"layers.{i}.bias") if layer.bias else (None, None)
-            layer.bind(W, b, dW, db)
+        self._bind_layers()
+        for layer in self.layers:
             layer.reset_parameters(self.rng)
         self._workspaces: OrderedDict[int, list[LayerWorkspace]] = OrderedDict()
 
@@ -91,6 +89,23 @@ class Network:
     def _view(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         where, shape = self._slices[name]
         return self.params[where].reshape(shape), self.grads[where].reshape(shape)
+
+    def _bind_layers(self) -> None:
+        """Point every layer's W, b, dW, db at its slice of the flat buffers."""
+        for i, layer in enumerate(self.layers):
+            W, dW = self._view(f"layers.{i}.weight")
+            b, db = self._view(f"layers.{i}.bias") if layer.bias else (None, None)
+            layer.bind(W, b, dW, db)
+
+    # -- pickling and deep copies: views do not survive them, so they are rebuilt ----------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_workspaces"] = OrderedDict()  # scratch buffers, reallocated on demand
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind_layers()
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -237,6 +252,12 @@ class Network:
         value = self._backward(X, Y, loss, ws, w, dropped=rng is not None)
         grads = OrderedDict((name, self._view(name)[1].copy()) for name in self._slices)
         return value, grads
+
+    def save(self, path, metadata=None):
+        """Write the network to a safetensors model file: see :func:`matrixprop.save`."""
+        from .io import save
+
+        return save(self, path, metadata)
 
     def fit(self, X, Y, **kwargs):
         """Train the network: see :func:`matrixprop.fit`."""
