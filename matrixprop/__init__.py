@@ -8,6 +8,7 @@
 from . import activations, callbacks, initializers, losses, optimizers, schedules
 from .callbacks import Callback, EarlyStopping, ProgressBar
 from .gradcheck import GradcheckResult, gradcheck
+from .io import load, save
 from .layers import Dense
 from .network import MLP, Network
 from .training import History, fit
@@ -28,7 +29,9 @@ __all__ = [
     "fit",
     "gradcheck",
     "initializers",
+    "load",
     "losses",
     "optimizers",
+    "save",
     "schedules",
 ]
