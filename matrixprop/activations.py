@@ -143,7 +143,7 @@ class ReLU(Activation):
         return np.maximum(Z, 0.0, out=out)
 
     def backward(self, G, Z, A, scratch=None):
-        np.greater(A, 0.0, out=A)  # a > 0 exactly where z > 0
+        np.heaviside(A, 0.0, out=A)  # 1 where a > 0 (exactly where z > 0), else 0
         G *= A
         return G
 
@@ -166,7 +166,7 @@ class LeakyReLU(Activation):
 
     def backward(self, G, Z, A, scratch=None):
         s = self.negative_slope
-        np.greater(Z, 0.0, out=A)  # 1 where z > 0, else 0
+        np.heaviside(Z, 0.0, out=A)  # 1 where z > 0, else 0
         A *= 1.0 - s
         A += s  # f'(z): 1 where z > 0, else slope
         G *= A
@@ -197,7 +197,7 @@ class ELU(Activation):
     def backward(self, G, Z, A, scratch=None):
         np.minimum(A, 0.0, out=A)
         A += self.alpha  # f(z) + alpha where z <= 0, alpha where z > 0
-        np.greater(Z, 0.0, out=Z)
+        np.heaviside(Z, 0.0, out=Z)
         Z *= 1.0 - self.alpha
         A += Z  # and 1 where z > 0
         G *= A

@@ -125,8 +125,9 @@ class Dense:
 
     def _drop(self, A, ws, rng):
         keep = 1.0 - self.dropout
-        rng.random(dtype=ws.mask.dtype, out=ws.mask)
-        np.less(ws.mask, keep, out=ws.mask)
+        rng.random(dtype=ws.mask.dtype, out=ws.mask)  # u in [0, 1)
+        ws.mask += keep
+        np.floor(ws.mask, out=ws.mask)  # 1 when u + keep >= 1: probability keep
         ws.mask *= 1.0 / keep
         return np.multiply(A, ws.mask, out=ws.dropped)
 

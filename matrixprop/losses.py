@@ -18,6 +18,8 @@ through ``f'`` (softmax through its Jacobian).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import activations
@@ -194,7 +196,7 @@ class BinaryCrossEntropy(Loss):
     _log_floor = -100.0  # PyTorch's clamp of each logarithm
 
     def _terms_sum(self, A, Y, work, w):
-        tiny = np.exp(self._log_floor)
+        tiny = math.exp(self._log_floor)  # a Python float: no cast of A to float64
         np.maximum(A, tiny, out=work)
         np.log(work, out=work)
         np.maximum(work, self._log_floor, out=work)  # log a

@@ -90,9 +90,12 @@ class Optimizer:
         p, g, s, lr = self._params, self._grads, self._scratch, self._lr_now
         self.t += 1
         if self.weight_decay and self.decoupled_weight_decay:
-            np.multiply(lr, self.weight_decay, out=s)
-            np.subtract(1.0, s, out=s)
-            p *= s  # p <- p (1 - lr wd), AdamW's decoupled decay
+            if np.ndim(lr) == 0:
+                p *= 1.0 - lr * self.weight_decay  # p <- p (1 - lr wd), AdamW's decoupled decay
+            else:
+                np.multiply(lr, -self.weight_decay, out=s)
+                s += 1.0
+                p *= s
         elif self.weight_decay:
             np.multiply(p, self.weight_decay, out=s)
             g += s  # g <- g + wd p, PyTorch's L2 form

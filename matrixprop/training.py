@@ -98,6 +98,7 @@ class Trainer:
         self.labels = _labels(self.Y) if self.classify else None
         self._scratch = np.empty(net.n_weights, dtype=net.dtype) if self.l2 else None
         self._buffers: dict[int, dict] = {}
+        self.dropout_rng = net.rng if any(layer.dropout for layer in net.layers) else None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -119,7 +120,7 @@ class Trainer:
                 "X": np.empty((b, net.n_inputs), net.dtype),
                 "Y": np.empty((b, net.n_outputs), net.dtype),
                 "w": None if self.w is None else np.empty(b, net.dtype),
-                "labels": np.empty(b, np.intp),
+                "labels": None if self.labels is None else np.empty(b, self.labels.dtype),
                 "predicted": np.empty(b, np.intp),
                 "hits": np.empty(b, bool),
                 "workspace": net._workspace(b),
@@ -139,34 +140,44 @@ class Trainer:
             if norm > self.clip:
                 grads *= self.clip / norm
 
+    def train_step(self, rows) -> tuple[float, int]:
+        """One update from the samples ``rows`` (a slice, or an index array to gather).
+
+        Returns the batch loss and, for classifiers, how many of its samples the network
+        classified right before the update. In steady state this allocates no arrays.
+        """
+        net = self.net
+        if isinstance(rows, slice):
+            b = rows.stop - rows.start
+            bufs = self._batch_buffers(b)
+            xb, yb = self.X[rows], self.Y[rows]
+            wb = None if self.w is None else self.w[rows]
+            lb = None if self.labels is None else self.labels[rows]
+        else:
+            b = rows.shape[0]
+            bufs = self._batch_buffers(b)
+            xb = np.take(self.X, rows, axis=0, out=bufs["X"], mode="clip")  # clip: unbuffered
+            yb = np.take(self.Y, rows, axis=0, out=bufs["Y"], mode="clip")
+            wb = None if self.w is None else np.take(self.w, rows, out=bufs["w"], mode="clip")
+            lb = None if self.labels is None else np.take(self.labels, rows, out=bufs["labels"],
+                                                          mode="clip")
+        ws = bufs["workspace"]
+        A = net._forward(xb, ws, self.dropout_rng)
+        hits = 0 if lb is None else _count_hits(A, lb, bufs)
+        value = net._backward(xb, yb, self.loss, ws, wb, dropped=self.dropout_rng is not None)
+        self.finish_gradient()
+        self.optimizer.step()
+        return value, hits
+
     def run_epoch(self, state: TrainingState, batch_callbacks: Sequence[Callback]) -> dict:
         """One pass over the training data; returns the epoch's training metrics."""
-        net, X, Y, w, B = self.net, self.X, self.Y, self.w, self.batch_size
         order = self.epoch_order(state.epoch)
         total_loss, hits = 0.0, 0
-        dropout = any(layer.dropout for layer in net.layers)
-        rng = net.rng if dropout else None
-        for step, start in enumerate(range(0, self.n, B)):
-            stop = min(start + B, self.n)
-            bufs = self._batch_buffers(stop - start)
-            if order is None:
-                xb, yb = X[start:stop], Y[start:stop]
-                wb = None if w is None else w[start:stop]
-                lb = None if self.labels is None else self.labels[start:stop]
-            else:
-                idx = order[start:stop]
-                xb = np.take(X, idx, axis=0, out=bufs["X"])
-                yb = np.take(Y, idx, axis=0, out=bufs["Y"])
-                wb = None if w is None else np.take(w, idx, out=bufs["w"])
-                lb = None if self.labels is None else np.take(self.labels, idx,
-                                                              out=bufs["labels"])
-            ws = bufs["workspace"]
-            A = net._forward(xb, ws, rng)
-            if lb is not None:
-                hits += _count_hits(A, lb, bufs)
-            value = net._backward(xb, yb, self.loss, ws, wb, dropped=dropout)
-            self.finish_gradient()
-            self.optimizer.step()
+        for step, start in enumerate(range(0, self.n, self.batch_size)):
+            stop = min(start + self.batch_size, self.n)
+            rows = slice(start, stop) if order is None else order[start:stop]
+            value, batch_hits = self.train_step(rows)
+            hits += batch_hits
             total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
             if batch_callbacks:
                 state.step, state.batch_loss = step, value
@@ -306,13 +317,7 @@ def fit(
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """The fraction of rows whose predicted class equals ``labels``."""
-    return float(np.mean(_predicted_classes(outputs) == labels))
-
-
-def _predicted_classes(outputs: np.ndarray) -> np.ndarray:
-    if outputs.shape[1] == 1:
-        return (outputs[:, 0] > 0.5).astype(np.intp)
-    return np.argmax(outputs, axis=1)
+    return float(np.mean(_labels(outputs) == labels))
 
 
 def _count_hits(A: np.ndarray, labels: np.ndarray, bufs: dict) -> int:
@@ -333,9 +338,8 @@ def _is_classifier(net: Network, loss) -> bool:
 
 
 def _labels(Y: np.ndarray) -> np.ndarray:
-    if Y.shape[1] == 1:
-        return (Y[:, 0] > 0.5).astype(np.intp)
-    return np.argmax(Y, axis=1)
+    """Class labels of targets: the argmax of each row, or (one output) whether y > 0.5."""
+    return Y[:, 0] > 0.5 if Y.shape[1] == 1 else np.argmax(Y, axis=1)
 
 
 def _scalar_lr(optimizer) -> float:
