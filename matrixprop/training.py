@@ -173,21 +173,23 @@ class Trainer:
         """One pass over the training data; returns the epoch's training metrics."""
         order = self.epoch_order(state.epoch)
         total_loss, hits = 0.0, 0
-        for step, start in enumerate(range(0, self.n, self.batch_size)):
-            stop = min(start + self.batch_size, self.n)
-            rows = slice(start, stop) if order is None else order[start:stop]
-            value, batch_hits = self.train_step(rows)
-            hits += batch_hits
-            total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
-            if batch_callbacks:
-                state.step, state.batch_loss = step, value
-                for callback in batch_callbacks:
-                    callback.on_batch_end(state)
-        if not math.isfinite(total_loss):
-            raise FloatingPointError(
-                f"the training loss became {total_loss} in epoch {state.epoch + 1}: lower the "
-                "learning rate or clip the gradients (clip_grad_norm)"
-            )
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            for step, start in enumerate(range(0, self.n, self.batch_size)):
+                stop = min(start + self.batch_size, self.n)
+                rows = slice(start, stop) if order is None else order[start:stop]
+                value, batch_hits = self.train_step(rows)
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the training loss became {value} in epoch {state.epoch + 1}, step "
+                        f"{step + 1}: lower the learning rate or clip the gradients "
+                        "(clip_grad_norm)"
+                    )
+                hits += batch_hits
+                total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
+                if batch_callbacks:
+                    state.step, state.batch_loss = step, value
+                    for callback in batch_callbacks:
+                        callback.on_batch_end(state)
         logs = {"loss": total_loss if self.loss.reduction == "sum" else total_loss / self.n}
         if self.classify:
             logs["accuracy"] = hits / self.n
@@ -332,8 +334,7 @@ def _count_hits(A: np.ndarray, labels: np.ndarray, bufs: dict) -> int:
 
 
 def _is_classifier(net: Network, loss) -> bool:
-    if net.n_outputs == 1:
-        return isinstance(loss, losses_module.BinaryCrossEntropy)
+    """Whether accuracy is meaningful: probability-like outputs (softmax, sigmoid)."""
     return net.output_activation.name in ("softmax", "sigmoid")
 
 
