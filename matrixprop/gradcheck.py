@@ -42,7 +42,7 @@ class GradcheckResult:
         return "\n".join(rows)
 
 
-def gradcheck(net: Network, X, Y, loss=None, *, sample_weight=None, eps: float = 1e-6,
+def gradcheck(net: Network, X, Y, loss=None, *, sample_weight=None, eps: float = 1e-5,
               tolerance: float = 1e-6, max_per_parameter: int | None = None,
               seed: int = 0) -> GradcheckResult:
     """Compare backprop's gradients with central finite differences ``(L(w+e) - L(w-e)) / 2e``.

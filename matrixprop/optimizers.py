@@ -371,7 +371,7 @@ def _check_lr(lr):
 
 
 def _check_lr_array(value, name: str) -> np.ndarray:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or value is None:
         raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
     try:
         array = np.asarray(value, dtype=np.float64)

@@ -247,12 +247,10 @@ def test_non_positive_or_non_finite_lr_is_refused(cls, lr):
 
 
 @pytest.mark.parametrize("cls", OPTIMIZER_CLASSES)
-@pytest.mark.parametrize("lr", ["fast", True, [0.1, "x"]])
+@pytest.mark.parametrize("lr", ["fast", True, [0.1, "x"], None])
 def test_lr_of_the_wrong_type_is_refused(cls, lr):
     with pytest.raises(TypeError, match="lr"):
         cls(lr=lr)
-    with pytest.raises((TypeError, ValueError), match="lr"):
-        cls(lr=None)
 
 
 @pytest.mark.parametrize("bad", [-0.1, math.nan, math.inf])
