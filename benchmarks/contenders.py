@@ -1,0 +1,287 @@
+"""One contender per framework: a factory that sets up a case and returns a timed epoch.
+
+Every factory takes ``(case, X, y, seed)`` where ``X`` (n, 784) float32 and ``y`` (n,) int labels
+hold exactly the samples of one epoch (whole batches), and returns a callable that runs one
+epoch (one pass of inference for an inference case) and returns its :class:`Timing`. Set-up --
+building the model, moving data into the framework, compiling -- happens in the factory, outside
+the timing. Training is plain SGD at :data:`cases.LR`, reshuffled every epoch, the shuffled batch
+gathered at every step.
+
+PyTorch, scikit-learn and JAX are imported inside their factories, so that the GEMM bound and
+matrixprop run without them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count, pairwise
+from time import perf_counter
+
+import numpy as np
+
+import matrixprop as mp
+
+from .cases import LR, N_CLASSES, Case, build_network, initial_state
+from .gemm import GemmPlan
+
+__all__ = [
+    "Timing",
+    "Run",
+    "gemm_bound",
+    "matrixprop_train",
+    "matrixprop_predict",
+    "torch_train",
+    "torch_predict",
+    "sklearn_train",
+    "jax_step",
+    "jax_scan",
+]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One timed epoch: ``samples`` processed in ``seconds``, with ``flops`` when counted."""
+
+    samples: int
+    seconds: float
+    flops: int | None = None
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds
+
+    @property
+    def gflops(self) -> float | None:
+        """Floating-point operations per second in GFLOP/s (None when not counted)."""
+        return None if self.flops is None else self.flops / self.seconds / 1e9
+
+
+Run = Callable[[], Timing]
+
+
+def _timed(n: int, epoch: Callable[[], object], flops: int | None = None) -> Run:
+    """A :data:`Run` that times ``epoch()`` over ``n`` samples."""
+
+    def run() -> Timing:
+        start = perf_counter()
+        epoch()
+        return Timing(n, perf_counter() - start, flops)
+
+    return run
+
+
+# -- the bound and matrixprop --------------------------------------------------------------
+def gemm_bound(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """Only the matrix products of the epoch's steps (see :mod:`benchmarks.gemm`)."""
+    plan = GemmPlan.for_network(case.sizes, case.batch, train=case.train, seed=seed)
+    steps = len(X) // case.batch
+    return _timed(steps * case.batch, lambda: plan.run(steps), plan.flops * steps)
+
+
+def matrixprop_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """One call of ``mp.fit(..., epochs=1)``: the whole call is timed, input checks included."""
+    net = build_network(case, seed)
+    optimizer = mp.optimizers.SGD(lr=LR)
+    epochs = count(seed)
+    return _timed(len(X), lambda: mp.fit(
+        net, X, y, loss=case.loss, optimizer=optimizer, batch_size=case.batch, epochs=1,
+        shuffle=True, seed=next(epochs)))
+
+
+def matrixprop_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """``net.predict(X, batch_size=case.batch)``: the outputs, softmax included."""
+    net = build_network(case, seed)
+    return _timed(len(X), lambda: net.predict(X, batch_size=case.batch))
+
+
+# -- PyTorch ---------------------------------------------------------------------------------
+def _torch_model(case: Case, seed: int):
+    """``nn.Sequential`` of Linear layers and activations, with the shared initial weights.
+
+    A cross-entropy network ends on its logits (``F.cross_entropy`` fuses the softmax).
+    """
+    import torch
+
+    act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[case.activation]
+    state = initial_state(case, seed)
+    modules = []
+    for k, (n_in, n_out) in enumerate(pairwise(case.sizes)):
+        linear = torch.nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(state[f"layers.{k}.weight"]))
+            linear.bias.copy_(torch.from_numpy(state[f"layers.{k}.bias"]))
+        modules.append(linear)
+        if k < len(case.sizes) - 2 or case.loss == "half_sse":
+            modules.append(act())
+    return torch.nn.Sequential(*modules)
+
+
+def _one_hot(y: np.ndarray) -> np.ndarray:
+    return np.eye(N_CLASSES, dtype=np.float32)[y]
+
+
+def torch_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """A PyTorch training loop: ``randperm``, gather, zero_grad, forward, backward, step."""
+    import torch
+    import torch.nn.functional as F
+
+    model = _torch_model(case, seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    generator = torch.Generator().manual_seed(seed)
+    Xt = torch.from_numpy(X)
+    if case.loss == "half_sse":  # the sum over outputs and the batch, halved, over B
+        targets = torch.from_numpy(_one_hot(y))
+
+        def loss_fn(out, t):
+            return F.mse_loss(out, t, reduction="sum") * (0.5 / out.shape[0])
+    else:
+        targets, loss_fn = torch.from_numpy(y.astype(np.int64)), F.cross_entropy
+    n, B = len(X), case.batch
+
+    def epoch() -> float:
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, B):
+            idx = order[start:start + B]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(Xt[idx]), targets[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        return total
+
+    return _timed(n, epoch)
+
+
+def torch_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """The forward pass under ``torch.no_grad()``, batch by batch, softmax included."""
+    import torch
+
+    model = _torch_model(case, seed)
+    Xt = torch.from_numpy(X)
+    out = torch.empty((len(X), case.sizes[-1]))
+    n, B = len(X), case.batch
+
+    def epoch() -> None:
+        with torch.no_grad():
+            for start in range(0, n, B):
+                out[start:start + B] = torch.softmax(model(Xt[start:start + B]), dim=1)
+
+    return _timed(n, epoch)
+
+
+# -- scikit-learn ----------------------------------------------------------------------------
+def sklearn_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """``MLPClassifier(max_iter=1, solver="sgd", ...).fit``: one epoch of plain SGD.
+
+    scikit-learn's classifier always ends on softmax (logistic for two classes) with log-loss,
+    so the half-SSE case runs with that output; ``fit`` also validates the input and draws the
+    initial weights, as a user's call does.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    seeds = count(seed)
+    params = dict(
+        hidden_layer_sizes=case.sizes[1:-1],
+        activation={"sigmoid": "logistic", "relu": "relu"}[case.activation],
+        solver="sgd", batch_size=case.batch, learning_rate_init=LR, momentum=0.0,
+        nesterovs_momentum=False, shuffle=True, alpha=0.0, max_iter=1,
+    )
+
+    def epoch() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPClassifier(**params, random_state=next(seeds)).fit(X, y)
+
+    return _timed(len(X), epoch)
+
+
+# -- JAX -------------------------------------------------------------------------------------
+def _jax_step(case: Case):
+    """The jittable SGD step ``(params, xb, tb) -> (params, loss)`` and the targets' maker."""
+    import jax
+    import jax.numpy as jnp
+
+    act = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[case.activation]
+    last = len(case.sizes) - 2
+
+    def loss_fn(params, xb, tb):
+        a = xb
+        for k, (W, b) in enumerate(params):
+            z = a @ W.T + b
+            a = act(z) if k < last else z
+        if case.loss == "half_sse":
+            return 0.5 * jnp.sum((act(z) - tb) ** 2) / xb.shape[0]
+        logp = jax.nn.log_softmax(z)
+        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
+
+    def step(params, xb, tb):
+        loss, grads = jax.value_and_grad(loss_fn)(params, xb, tb)
+        return jax.tree.map(lambda p, g: p - LR * g, params, grads), loss
+
+    def targets(y: np.ndarray) -> np.ndarray:
+        return _one_hot(y) if case.loss == "half_sse" else y.astype(np.int32)
+
+    return step, targets
+
+
+def _jax_params(case: Case, seed: int):
+    import jax.numpy as jnp
+
+    state = initial_state(case, seed)
+    return [(jnp.asarray(state[f"layers.{k}.weight"]), jnp.asarray(state[f"layers.{k}.bias"]))
+            for k in range(len(case.sizes) - 1)]
+
+
+def jax_step(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """The step jitted once and called per batch from Python; batches gathered on the host."""
+    import jax
+
+    step, make_targets = _jax_step(case)
+    step = jax.jit(step, donate_argnums=0)
+    T = make_targets(y)
+    params = [_jax_params(case, seed)]  # a cell the epochs update
+    rng = np.random.default_rng(seed)
+    n, B = len(X), case.batch
+
+    def epoch() -> float:
+        order = rng.permutation(n)
+        p, losses = params[0], []
+        for start in range(0, n, B):
+            idx = order[start:start + B]
+            p, loss = step(p, X[idx], T[idx])
+            losses.append(loss)
+        params[0] = jax.block_until_ready(p)
+        return float(sum(losses))
+
+    return _timed(n, epoch)
+
+
+def jax_scan(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """The whole epoch jitted as one ``lax.scan`` over the batches; data on the device."""
+    import jax
+
+    step, make_targets = _jax_step(case)
+
+    def run_epoch(params, X, T, order):
+        def body(p, idx):
+            return step(p, X[idx], T[idx])
+
+        params, losses = jax.lax.scan(body, params, order)
+        return params, losses.sum()
+
+    run_epoch = jax.jit(run_epoch, donate_argnums=0)
+    Xd, Td = jax.device_put(X), jax.device_put(make_targets(y))
+    params = [_jax_params(case, seed)]
+    rng = np.random.default_rng(seed)
+    n, B = len(X), case.batch
+
+    def epoch() -> float:
+        order = rng.permutation(n).astype(np.int32).reshape(n // B, B)
+        params[0], total = jax.block_until_ready(run_epoch(params[0], Xd, Td, order))
+        return float(total)
+
+    return _timed(n, epoch)
