@@ -1,0 +1,93 @@
+"""Pieces the commands share: option types and checks, consoles, scoring a network on data."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from .. import _validation as check
+from .. import activations, initializers, losses, optimizers
+from ..io import to_json
+from ..network import Network, default_loss
+from ..training import _is_classifier, _labels
+
+ActivationName = Literal[tuple(activations.names())]
+LossName = Literal[tuple(losses.names())]
+Reduction = Literal[losses.REDUCTIONS]
+OptimizerName = Literal[tuple(optimizers.names())]
+InitName = Literal[tuple(initializers.names())]
+DType = Literal["float32", "float64"]
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def in_range(low: float, high: float = math.inf, *, low_open: bool = False,
+             high_open: bool = True) -> Callable[[float | None], float | None]:
+    """A typer callback that accepts finite numbers in the given interval (and None)."""
+    if high == math.inf:
+        wanted = f"a finite number {'>' if low_open else '>='} {low:g}"
+    else:
+        wanted = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def accept(value: float | None) -> float | None:
+        if value is None:
+            return None
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
+            raise typer.BadParameter(f"must be {wanted}, got {value:g}")
+        return value
+
+    return accept
+
+
+def usage_error(message: str, option: str) -> typer.BadParameter:
+    """A usage error (exit code 2) about ``option``."""
+    return typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+def print_json(document) -> None:
+    """Write ``document`` as indented JSON on standard output."""
+    sys.stdout.write(to_json(document, indent=2) + "\n")
+
+
+def natural_output(loss: str, hidden_activation: str) -> str:
+    """The output activation a loss calls for: softmax before cross-entropy, sigmoid before binary
+    cross-entropy, identity before MSE, and the hidden activation before half SSE (the book's
+    networks use one f everywhere)."""
+    return {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
+            "mse": "identity"}.get(loss, hidden_activation)
+
+
+def model_loss(net: Network, document: dict, name: str | None = None,
+               reduction: str | None = None) -> losses.Loss:
+    """The loss to score a model with: ``name`` and ``reduction`` where given, else those its
+    file records, else the network's default loss with a mean."""
+    saved = document.get("loss") if isinstance(document.get("loss"), dict) else {}
+    return losses.get(name or saved.get("name") or default_loss(net),
+                      reduction=reduction or saved.get("reduction") or "mean")
+
+
+def score(net: Network, loss: losses.Loss, X: np.ndarray, y: np.ndarray) -> dict:
+    """The loss of ``net`` on ``(X, y)`` and, for a classifier, its accuracy and predictions.
+
+    Returns a dict with ``loss``, ``accuracy`` (None for regression), ``labels`` and
+    ``predicted`` (class indices, None for regression).
+    """
+    X = check.inputs(X, net.n_inputs, net.dtype)
+    Y = check.targets(y, X.shape[0], net.n_outputs, loss, net.dtype)
+    outputs = net.predict(X)
+    result = {"loss": loss(outputs, Y), "accuracy": None, "labels": None, "predicted": None}
+    if _is_classifier(net, loss):
+        labels = _labels(Y).astype(np.intp)  # one-hot rows or 0/1 targets -> class indices
+        predicted = _labels(outputs).astype(np.intp)
+        result.update(labels=labels, predicted=predicted,
+                      accuracy=float(np.mean(predicted == labels)))
+    return result

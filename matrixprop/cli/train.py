@@ -1,0 +1,161 @@
+"""``matrixprop train``: train a network on a dataset and write the run's files."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..callbacks import ProgressBar
+from ..checkpoint import CheckpointCallback
+from ..training import fit
+from . import _report
+from ._common import (
+    ActivationName,
+    DType,
+    InitName,
+    LossName,
+    OptimizerName,
+    Reduction,
+    in_range,
+    print_json,
+    score,
+    stderr,
+)
+from ._training import CHECKPOINT, prepare
+
+_MODEL = "Network"
+_OPTIMIZATION = "Optimization"
+_RUN = "Run"
+
+
+def train(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(
+        help="digits, mnist, fashion-mnist, or a .csv file, .npz file or folder of IDX files.",
+        rich_help_panel=_RUN)] = "digits",
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Folder searched first for MNIST-style files.", rich_help_panel=_RUN)] = None,
+    layers: Annotated[str | None, typer.Option(
+        help="All layer widths, input to output, such as 784,30,10 (default: features,64,"
+             "classes).", rich_help_panel=_MODEL)] = None,
+    activation: Annotated[ActivationName, typer.Option(
+        help="Hidden activation.", rich_help_panel=_MODEL)] = "relu",
+    output_activation: Annotated[ActivationName | None, typer.Option(
+        help="Output activation (default: the loss's natural one: softmax for cross_entropy, "
+             "sigmoid for binary_cross_entropy, identity for mse, the hidden activation for "
+             "half_sse).", rich_help_panel=_MODEL, show_default=False)] = None,
+    loss: Annotated[LossName, typer.Option(help="Loss.", rich_help_panel=_MODEL)
+                    ] = "cross_entropy",
+    reduction: Annotated[Reduction, typer.Option(
+        help="How the loss combines a batch: mean, sum, or batchmean (sum over outputs, mean "
+             "over samples: the book's convention).", rich_help_panel=_MODEL)] = "mean",
+    init: Annotated[InitName, typer.Option(help="Weight initializer.", rich_help_panel=_MODEL)
+                    ] = "auto",
+    dropout: Annotated[float, typer.Option(
+        help="Dropout rate of the hidden layers.", callback=in_range(0, 1),
+        rich_help_panel=_MODEL)] = 0.0,
+    dtype: Annotated[DType, typer.Option(help="Floating type.", rich_help_panel=_MODEL)
+                     ] = "float32",
+    optimizer: Annotated[OptimizerName, typer.Option(
+        help="Optimizer.", rich_help_panel=_OPTIMIZATION)] = "adam",
+    lr: Annotated[float | None, typer.Option(
+        help="Learning rate (default: the optimizer's, as in PyTorch).",
+        callback=in_range(0, low_open=True), rich_help_panel=_OPTIMIZATION,
+        show_default=False)] = None,
+    momentum: Annotated[float | None, typer.Option(
+        help="Momentum (sgd, rmsprop).", callback=in_range(0, 1),
+        rich_help_panel=_OPTIMIZATION, show_default=False)] = None,
+    weight_decay: Annotated[float | None, typer.Option(
+        help="The optimizer's weight decay (PyTorch's; default: the optimizer's).",
+        callback=in_range(0), rich_help_panel=_OPTIMIZATION, show_default=False)] = None,
+    l2: Annotated[float, typer.Option(
+        help="The book's L2 regularization lambda: lambda/(2n) times the sum of squared "
+             "weights.", callback=in_range(0), rich_help_panel=_OPTIMIZATION)] = 0.0,
+    batch_size: Annotated[int, typer.Option(
+        help="Samples per update.", min=1, rich_help_panel=_OPTIMIZATION)] = 32,
+    epochs: Annotated[int, typer.Option(
+        help="Epochs to train in all (with --resume: up to this many).", min=1,
+        rich_help_panel=_OPTIMIZATION)] = 30,
+    seed: Annotated[int, typer.Option(
+        help="Seeds the weights, dropout, shuffling and validation split.", min=0,
+        rich_help_panel=_OPTIMIZATION)] = 0,
+    validation_fraction: Annotated[float, typer.Option(
+        help="Share of the training data held out for validation.", callback=in_range(0, 1),
+        rich_help_panel=_OPTIMIZATION)] = 0.1,
+    early_stopping: Annotated[bool, typer.Option(
+        "--early-stopping", help="Stop when the validation loss stops improving and keep the "
+        "best weights.", rich_help_panel=_OPTIMIZATION)] = False,
+    patience: Annotated[int, typer.Option(
+        help="Epochs without improvement before early stopping.", min=1,
+        rich_help_panel=_OPTIMIZATION)] = 5,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (default: runs/<date-time>).", rich_help_panel=_RUN,
+        show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in --out from its checkpoint, up to --epochs.",
+        rich_help_panel=_RUN)] = False,
+    no_progress: Annotated[bool, typer.Option(
+        "--no-progress", help="No progress bar.", rich_help_panel=_RUN)] = False,
+    json: Annotated[bool, typer.Option(
+        "--json", help="Print the metrics as JSON instead of a table.", rich_help_panel=_RUN)
+                    ] = False,
+    threads: Annotated[int | None, typer.Option(
+        help="BLAS threads (default: as the BLAS library decides).", min=1,
+        rich_help_panel=_RUN, show_default=False)] = None,
+) -> None:
+    """Train a network on a dataset; with no options, a small network on the 8x8 digits.
+
+    Writes to --out: model.safetensors, metrics.json, history.csv, curves.png, checkpoints.
+    """
+    options = dict(locals())
+    options.pop("ctx")
+    explicit = {name for name in options
+                if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+    out = out if out is not None else _new_run_folder()
+    setup = prepare(options, explicit, out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = CheckpointCallback(out / CHECKPOINT, seed=setup.config["seed"],
+                                    history=setup.history,
+                                    metadata=_report.model_metadata(setup))
+    callbacks = [checkpoint]
+    if not no_progress and sys.stderr.isatty():
+        callbacks.append(ProgressBar(console=stderr))
+    config = setup.config
+    with _blas_threads(threads):
+        result = fit(setup.net, setup.X_train, setup.y_train, loss=setup.loss,
+                     optimizer=setup.optimizer, batch_size=config["batch_size"],
+                     epochs=config["epochs"], initial_epoch=setup.initial_epoch,
+                     seed=config["seed"], validation_data=setup.validation,
+                     callbacks=callbacks, l2=config["l2"],
+                     early_stopping=config["early_stopping"], patience=config["patience"])
+        test = score(setup.net, setup.loss, setup.data.X_test, setup.data.y_test)
+    document = _report.metrics(setup, checkpoint.history, test, result.best_epoch)
+    _report.write_outputs(out, setup, checkpoint.history, document)
+    if json:
+        print_json(document)
+    else:
+        _report.print_summary(document, out)
+
+
+def _new_run_folder() -> Path:
+    """``runs/<date-time>``, with a suffix if a run of the same second exists."""
+    base = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder, n = base, 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return folder
+
+
+def _blas_threads(threads: int | None) -> AbstractContextManager:
+    """Limit the BLAS library to ``threads`` threads inside the block (None: no limit)."""
+    if threads is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
