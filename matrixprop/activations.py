@@ -9,6 +9,9 @@ Every activation offers two ways to be called:
   **in place**, ``G <- G * f'(Z)``. ``backward`` may overwrite ``Z`` and ``A``: once a layer's
   delta is known, the backward pass needs neither again.
 
+The engine form runs under ``np.errstate(over="ignore")`` (set once per pass by the network
+and by ``__call__``): an overflow to infinity inside sigmoid's ``exp(-z)`` gives the right limit.
+
 Activations whose derivative is a function of their output (``from_output = True``: identity,
 sigmoid, tanh, relu, softplus, softmax) are computed in place over ``Z``, so the layer keeps one
 buffer instead of two (GUIDE: store what the backward pass needs, no more).
@@ -57,7 +60,8 @@ class Activation:
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Return ``f(z)`` as a new array."""
         z = np.asarray(z)
-        return self.forward(z, out=np.empty_like(z, dtype=np.result_type(z, np.float32)))
+        with np.errstate(over="ignore"):
+            return self.forward(z, out=np.empty_like(z, dtype=np.result_type(z, np.float32)))
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         """Return ``f'(z)`` elementwise as a new array (the Jacobian's diagonal)."""
@@ -104,9 +108,8 @@ class Sigmoid(Activation):
     from_output = True
 
     def forward(self, Z, out):
-        with np.errstate(over="ignore"):  # exp(-z) -> inf gives the right limit, 0
-            np.negative(Z, out=out)
-            np.exp(out, out=out)
+        np.negative(Z, out=out)
+        np.exp(out, out=out)  # may overflow to inf: 1 / (1 + inf) = 0 is the right limit
         out += 1.0
         return np.reciprocal(out, out=out)
 

@@ -219,9 +219,11 @@ class Network:
         X = check.inputs(X, self.n_inputs, self.dtype)
         chunk = check.positive_int(batch_size or _PREDICT_CHUNK, "batch_size")
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        for start in range(0, X.shape[0], chunk):
-            rows = X[start:start + chunk]
-            out[start:start + rows.shape[0]] = self._forward(rows, self._workspace(rows.shape[0]))
+        with np.errstate(over="ignore"):
+            for start in range(0, X.shape[0], chunk):
+                rows = X[start:start + chunk]
+                out[start:start + rows.shape[0]] = self._forward(rows,
+                                                                 self._workspace(rows.shape[0]))
         return out
 
     def _prepare(self, X, Y, loss, sample_weight):
@@ -248,8 +250,9 @@ class Network:
         X, Y, loss, w = self._prepare(X, Y, loss, sample_weight)
         ws = self._workspace(X.shape[0])
         rng = self.rng if training else None
-        self._forward(X, ws, rng)
-        value = self._backward(X, Y, loss, ws, w, dropped=rng is not None)
+        with np.errstate(over="ignore"):
+            self._forward(X, ws, rng)
+            value = self._backward(X, Y, loss, ws, w, dropped=rng is not None)
         grads = OrderedDict((name, self._view(name)[1].copy()) for name in self._slices)
         return value, grads
 
