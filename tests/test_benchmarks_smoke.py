@@ -127,3 +127,19 @@ def test_summary_gives_medians_and_paired_ratios():
     cells = table([summary])[-1].strip("| ").split(" | ")
     assert cells[2:5] == ["100", "50", "–"]  # matrixprop, PyTorch, sklearn (absent)
     assert cells[8] == "2.00"  # mp/PyTorch
+
+
+def test_absent_frameworks_are_skipped_with_a_note(monkeypatch):
+    from benchmarks import environment, train_speed
+
+    real = environment.try_import
+    absent = ("jax", "torch")
+    monkeypatch.setattr(environment, "try_import",
+                        lambda name: None if name.split(".")[0] in absent else real(name))
+    chosen, notes = train_speed.available_contenders(train=True)
+    assert list(chosen) == ["matrixprop", "sklearn", "GEMM bound"]
+    assert notes == ["PyTorch skipped: torch is not installed",
+                     "JAX step skipped: jax is not installed",
+                     "JAX scan skipped: jax is not installed"]
+    chosen, _ = train_speed.available_contenders(train=False)
+    assert list(chosen) == ["matrixprop", "GEMM bound"]
