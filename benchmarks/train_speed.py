@@ -129,13 +129,24 @@ def table(results: list[dict]) -> list[str]:
     return lines
 
 
+def report(env: dict, warnings: list[str], notes: list[str], settings: dict,
+           results: list[dict]) -> str:
+    """The whole Markdown report: warnings, environment, settings, table."""
+    lines = ["# matrixprop training speed (samples/s, median of paired repetitions)", ""]
+    lines += [line for warning in warnings for line in (f"**{warning}**", "")]
+    lines += environment.markdown(env)
+    lines += [f"- {settings['data']}; plain SGD lr {LR}, float32; repetitions: "
+              f"{settings['repeats']}, threads: {settings['threads']}"]
+    lines += [f"- {note}" for note in notes]
+    return "\n".join([*lines, "", *table(results)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    load = environment.load_average()
+    load = environment.load_average()  # before this process adds its own load
     args = parse_args(argv)
     cases = [CASES[key] for key in args.configs]
-    sizes = {key: case.epoch_samples(args.samples or (case.quick_samples if args.quick
-                                                       else case.samples))
-             for key, case in CASES.items() if key in args.configs}
+    sizes = {case.key: case.epoch_samples(
+        args.samples or (case.quick_samples if args.quick else case.samples)) for case in cases}
     n = max(sizes.values())
     X, y = read_mnist(args.mnist, n) if args.mnist else make_data(n, args.seed)
     _, notes = available_contenders(train=True)  # imports every framework before the limits
@@ -150,20 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(warning, file=sys.stderr, flush=True)
         results = []
         for case in cases:
-            print(f"{case.key}: {sizes[case.key]:,} samples", file=sys.stderr, flush=True)
             m = sizes[case.key]
+            print(f"{case.key}: {m:,} samples", file=sys.stderr, flush=True)
             results.append(summarize(case, measure(case, X[:m], y[:m], args.repeats, args.seed)))
     data = f"MNIST training images from {Path(args.mnist).name}" if args.mnist else (
         "random MNIST-shaped float32 data")
-    lines = ["# matrixprop training speed (samples/s, median of paired repetitions)", ""]
-    lines += [line for warning in warnings for line in (f"**{warning}**", "")]
-    lines += environment.markdown(env)
-    lines += [f"- {data}; plain SGD lr {LR}, float32; repetitions: {args.repeats}, threads: "
-              f"{args.threads}", *(f"- {note}" for note in notes), "", *table(results)]
-    print("\n".join(lines))
+    settings = {"repeats": args.repeats, "threads": args.threads, "lr": LR, "quick": args.quick,
+                "data": data, "seed": args.seed, "notes": notes}
+    print(report(env, warnings, notes, settings, results))
     if args.json:
-        settings = {"repeats": args.repeats, "threads": args.threads, "lr": LR,
-                    "quick": args.quick, "data": data, "seed": args.seed, "notes": notes}
         with open(args.json, "w") as handle:
             json.dump({"environment": env, "settings": settings, "results": results}, handle,
                       indent=2)
