@@ -61,8 +61,6 @@ def prepare(options: dict, explicit: set[str], out: Path) -> Setup:
 
 
 def _fresh(options: dict) -> Setup:
-    data = load_dataset(options["dataset"], options["data_dir"], dtype=options["dtype"])
-    layers = _layers(options["layers"], data)
     activation = options["activation"]
     output = options["output_activation"] or natural_output(options["loss"], activation)
     loss = losses.get(options["loss"], reduction=options["reduction"])
@@ -70,9 +68,13 @@ def _fresh(options: dict) -> Setup:
         loss.check_output(output)
     except ValueError as exc:
         raise usage_error(str(exc), "--output-activation") from None
+    optimizer = _optimizer(options)
+    if options["layers"] is not None:
+        parse_layers(options["layers"])  # a syntax error fails before the data is read
+    data = load_dataset(options["dataset"], options["data_dir"], dtype=options["dtype"])
+    layers = _layers(options["layers"], data)
     net = MLP(layers, activation, output, seed=options["seed"], dtype=options["dtype"],
               init=options["init"], dropout=options["dropout"])
-    optimizer = _optimizer(options)
     config = {key: options[key] for key in TRAINING_OPTIONS if key not in _OPTIMIZER_OPTIONS}
     config.update(dataset=str(options["dataset"]), layers=layers, output_activation=output,
                   optimizer=optimizer.config())
