@@ -7,6 +7,7 @@
 
 from . import activations, callbacks, initializers, losses, optimizers, schedules
 from .callbacks import Callback, EarlyStopping, ProgressBar
+from .explain import explain
 from .gradcheck import GradcheckResult, gradcheck
 from .io import load, save
 from .layers import Dense
@@ -26,6 +27,7 @@ __all__ = [
     "ProgressBar",
     "activations",
     "callbacks",
+    "explain",
     "fit",
     "gradcheck",
     "initializers",
