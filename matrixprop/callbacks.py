@@ -35,7 +35,13 @@ class TrainingState:
 
 
 class Callback:
-    """Base class; every hook does nothing."""
+    """Base class; every hook does nothing.
+
+    ``root_only = True`` marks a callback that prints or writes files: in data-parallel
+    training (:mod:`matrixprop.distributed`) only rank 0 runs it. The others run on every rank.
+    """
+
+    root_only: bool = False
 
     def on_train_begin(self, state: TrainingState) -> None: ...
 
@@ -98,6 +104,8 @@ class EarlyStopping(Callback):
 class LossLogger(Callback):
     """Log each epoch's metrics with the :mod:`logging` module (logger ``matrixprop``)."""
 
+    root_only = True
+
     def __init__(self, logger: logging.Logger | None = None, level: int = logging.INFO):
         self.logger = logger or logging.getLogger("matrixprop")
         self.level = level
@@ -114,14 +122,21 @@ class ProgressBar(Callback):
     console on standard error.
     """
 
+    root_only = True
+
     def __init__(self, console=None, every: int = 1):
         self.console = console
         self.every = max(1, int(every))
 
     def on_train_begin(self, state):
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),

@@ -156,6 +156,8 @@ class CheckpointCallback(Callback):
         Every epoch so far, those of earlier runs included.
     """
 
+    root_only = True
+
     def __init__(self, path: str | os.PathLike[str], seed: int, history: History | None = None,
                  metadata: Mapping | None = None):
         self.path = Path(path)

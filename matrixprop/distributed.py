@@ -1,0 +1,254 @@
+"""Data-parallel training across processes: the communicator.
+
+The gradient of a batch is a sum over its samples, so training on several processes ("ranks")
+is exact: every rank computes the partial sum over its shard of the global batch, one
+all-reduce adds the partial sums, and every rank applies the same update to the same weights.
+:func:`matrixprop.fit` does this when it is given a communicator of more than one rank; with
+``distributed="auto"`` (the default) it takes one when the script was started by an MPI launcher
+with more than one rank::
+
+    mpiexec -n 4 python train.py            # a laptop or one server
+    srun --ntasks=64 python train.py        # Slurm
+
+A :class:`Communicator` is one process alone (every collective leaves its data as it is);
+:class:`MPICommunicator` spans the ranks of an MPI job through ``mpi4py``, which is imported
+only when MPI is asked for, so NumPy stays the only dependency of everything else.
+
+Two behaviours of a job of several ranks differ from a lone process:
+
+* BLAS threads: when the world communicator is first created, each rank's BLAS library is
+  limited to (cores of the machine) / (ranks on the machine) threads, with ``threadpoolctl``,
+  unless one of :data:`THREAD_VARIABLES` is set. Without ``threadpoolctl`` set the thread count
+  in the environment before NumPy loads (``mpiexec -genv OMP_NUM_THREADS 1 ...``).
+* Failures: an exception on one rank would leave the others waiting forever in their next
+  collective. :func:`abort_on_failure` (which wraps :func:`matrixprop.fit`) writes the rank's
+  traceback to standard error and ends the whole job with ``MPI_Abort``: the one place where the
+  library writes to a stream, since the process ends before anyone could read a return value.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import NoReturn
+
+import numpy as np
+
+__all__ = [
+    "LAUNCHER_VARIABLES",
+    "THREAD_VARIABLES",
+    "Communicator",
+    "MPICommunicator",
+    "abort_on_failure",
+    "blas_threads_per_rank",
+    "data_parallel_trainer",
+    "get_communicator",
+]
+
+# Variables by which MPI launchers tell each process how many ranks the job has: MPICH's and
+# Intel MPI's Hydra (and Slurm's PMI-2), Open MPI, MVAPICH, and Slurm's srun.
+LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE",
+                      "SLURM_STEP_NUM_TASKS")
+# Any of these set means the user chose the BLAS threads: they are left as they are.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS")
+
+_INSTALL_HINT = "pip install 'matrixprop[mpi]' (mpi4py and the mpich wheel)"
+
+
+class Communicator:
+    """One process alone: rank 0 of 1, and every collective leaves its data as it is.
+
+    Subclasses span several processes; :func:`matrixprop.fit` uses only the methods below.
+    """
+
+    rank: int = 0
+    size: int = 1
+
+    def allreduce(self, buffer: np.ndarray) -> np.ndarray:
+        """Replace ``buffer`` on every rank by its sum over the ranks (in place); return it."""
+        return buffer
+
+    def broadcast(self, buffer: np.ndarray, root: int = 0) -> np.ndarray:
+        """Overwrite ``buffer`` on every rank with rank ``root``'s (in place); return it."""
+        return buffer
+
+    def broadcast_object(self, value, root: int = 0):
+        """Rank ``root``'s ``value`` (any picklable object), on every rank."""
+        return value
+
+    def abort(self, code: int = 1) -> NoReturn:
+        """End every process of the job with exit status ``code``."""
+        raise SystemExit(code)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rank={self.rank}, size={self.size})"
+
+
+class MPICommunicator(Communicator):
+    """The ranks of an MPI communicator, through ``mpi4py``.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        Default: ``MPI.COMM_WORLD``, every process of the job.
+    """
+
+    def __init__(self, comm=None):
+        MPI = _import_mpi()
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self._in_place, self._sum = MPI.IN_PLACE, MPI.SUM
+
+    def allreduce(self, buffer: np.ndarray) -> np.ndarray:
+        self.comm.Allreduce(self._in_place, buffer, op=self._sum)
+        return buffer
+
+    def broadcast(self, buffer: np.ndarray, root: int = 0) -> np.ndarray:
+        self.comm.Bcast(buffer, root=root)
+        return buffer
+
+    def broadcast_object(self, value, root: int = 0):
+        return self.comm.bcast(value, root=root)
+
+    def abort(self, code: int = 1) -> NoReturn:
+        self.comm.Abort(code)
+        os._exit(code)  # MPICH's Abort can return before the launcher has ended this process
+
+    def ranks_on_this_machine(self) -> int:
+        """How many ranks of the communicator run on this machine (a collective call)."""
+        MPI = _import_mpi()
+        local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        try:
+            return local.Get_size()
+        finally:
+            local.Free()
+
+
+def get_communicator(spec: str | Communicator = "auto") -> Communicator:
+    """The communicator that ``spec`` names.
+
+    Parameters
+    ----------
+    spec : "auto", "mpi", "none" or Communicator
+        ``"none"``: this process alone. ``"mpi"``: every process of the MPI job (even one).
+        ``"auto"``: the MPI job when an MPI launcher started this process with more than one
+        rank (one of :data:`LAUNCHER_VARIABLES` says so, or ``mpi4py`` is already initialized
+        with more than one), else this process alone. A communicator is returned as it is.
+
+    Raises
+    ------
+    ImportError
+        MPI is asked for (or the launcher started several ranks) but ``mpi4py`` is missing.
+    RuntimeError
+        The launcher started several processes but MPI sees each as a job of one.
+    """
+    if isinstance(spec, Communicator):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"distributed must be 'auto', 'mpi', 'none' or a Communicator, "
+                        f"got {type(spec).__name__}")
+    if spec == "none":
+        return _SINGLE
+    if spec == "mpi":
+        return _world()
+    if spec == "auto":
+        launched = _launched_ranks()
+        if launched == 1 and _initialized_world_size() == 1:
+            return _SINGLE
+        world = _world()
+        if world.size == 1:
+            raise RuntimeError(
+                f"the launcher started {launched} processes but MPI sees each as a job of one: "
+                "launch with the mpiexec of the MPI library that mpi4py uses, or with "
+                "srun --mpi=pmi2 (Slurm); distributed='none' trains each process alone")
+        return world
+    raise ValueError(f"distributed must be 'auto', 'mpi', 'none' or a Communicator, got {spec!r}")
+
+
+def abort_on_failure(function: Callable) -> Callable:
+    """Run ``function`` as one rank of a job; ``function`` takes a ``distributed`` keyword.
+
+    The wrapper resolves ``distributed`` with :func:`get_communicator` and passes the
+    communicator on. With more than one rank, an exception escaping ``function`` is written to
+    standard error with the rank's number and ends the whole job (:meth:`Communicator.abort`,
+    exit status 1) instead of leaving the other ranks waiting in a collective.
+    """
+    default = inspect.signature(function).parameters["distributed"].default
+
+    @functools.wraps(function)
+    def run(*args, distributed=default, **kwargs):
+        comm = get_communicator(distributed)
+        if comm.size == 1:
+            return function(*args, distributed=comm, **kwargs)
+        try:
+            return function(*args, distributed=comm, **kwargs)
+        except BaseException as exc:
+            sys.stderr.write(f"matrixprop: rank {comm.rank} of {comm.size} failed, ending the "
+                             f"job: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            sys.stderr.flush()
+            comm.abort(1)
+
+    return run
+
+
+def data_parallel_trainer(comm: Communicator) -> Callable:
+    """The constructor of the training loop of one rank of ``comm`` (``Trainer``'s arguments)."""
+    from ._data_parallel import DataParallelTrainer  # it imports matrixprop.training
+
+    return functools.partial(DataParallelTrainer, comm)
+
+
+def blas_threads_per_rank(comm: MPICommunicator) -> int | None:
+    """The BLAS threads a rank of ``comm`` should use: the machine's cores (those this process
+    may run on) divided by the ranks on the machine, at least 1; None when one of
+    :data:`THREAD_VARIABLES` is set."""
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // comm.ranks_on_this_machine())
+
+
+_SINGLE = Communicator()
+
+
+@functools.cache
+def _world() -> MPICommunicator:
+    """The communicator of every process of the job, created once, with the BLAS threads set."""
+    comm = MPICommunicator()
+    threads = blas_threads_per_rank(comm)
+    if threads is not None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return comm  # documented: set a THREAD_VARIABLE before NumPy loads
+        threadpool_limits(limits=threads, user_api="blas")
+    return comm
+
+
+def _launched_ranks() -> int:
+    """The job size that an MPI launcher announced in the environment (1 when none did)."""
+    sizes = [os.environ.get(name, "") for name in LAUNCHER_VARIABLES]
+    return max((int(size) for size in sizes if size.isdigit()), default=1)
+
+
+def _initialized_world_size() -> int:
+    """The size of MPI_COMM_WORLD when the program has already initialized mpi4py, else 1."""
+    MPI = sys.modules.get("mpi4py.MPI")
+    if MPI is None or not MPI.Is_initialized() or MPI.Is_finalized():
+        return 1
+    return MPI.COMM_WORLD.Get_size()
+
+
+def _import_mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        launched = {name: os.environ[name] for name in LAUNCHER_VARIABLES if name in os.environ}
+        where = f" (the launcher set {launched})" if launched else ""
+        raise ImportError(f"distributed training needs mpi4py{where}: {_INSTALL_HINT}") from exc
+    return MPI
