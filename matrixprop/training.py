@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import _validation as check
+from . import distributed as distributed_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from . import schedules as schedules_module
@@ -207,6 +208,7 @@ class Trainer:
         return logs
 
 
+@distributed_module.abort_on_failure
 def fit(
     net: Network,
     X,
@@ -228,6 +230,7 @@ def fit(
     schedule=None,
     clip_grad_norm: float | None = None,
     gradient_hooks: Sequence[Callable[[np.ndarray], None]] | None = None,
+    distributed="auto",
 ) -> History:
     """Train ``net`` on ``(X, Y)`` with mini-batch gradient descent; return the :class:`History`.
 
@@ -270,20 +273,27 @@ def fit(
         Rescale each batch gradient whose Euclidean norm exceeds this.
     gradient_hooks : list of callables
         Called with the flat gradient buffer once each batch's gradient is complete.
+    distributed : "auto", "mpi", "none" or Communicator
+        Data-parallel training over the ranks of a communicator (:mod:`matrixprop.distributed`);
+        ``"auto"`` uses MPI when the script was launched with several ranks (``mpiexec -n 4``).
+        Every rank passes the same arguments; rank 0's weights are broadcast first, each rank
+        computes its shard of every global batch, and only rank 0 runs ``root_only`` callbacks.
     """
     epochs = check.positive_int(epochs, "epochs")
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or not (
             0 <= initial_epoch < epochs):
         raise ValueError(f"initial_epoch must be an integer in [0, epochs), got {initial_epoch!r}")
-    trainer = Trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
-                      shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
-                      gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm)
+    comm = distributed_module.get_communicator(distributed)
+    make_trainer = Trainer if comm.size == 1 else distributed_module.data_parallel_trainer(comm)
+    trainer = make_trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
+                           shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
+                           gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm)
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a pair (X_val, Y_val)")
         trainer.evaluate(*validation_data)  # fail before training on bad validation data
     schedule = None if schedule is None else schedules_module.get(schedule)
-    callbacks = list(callbacks or ())
+    callbacks = [c for c in callbacks or () if comm.rank == 0 or not c.root_only]
     if early_stopping:
         callbacks.append(EarlyStopping(patience=check.positive_int(patience, "patience")))
     history = History()
