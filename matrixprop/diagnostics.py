@@ -31,6 +31,7 @@ ReLU layers); the rest runs once per epoch.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -38,9 +39,10 @@ from . import _validation as check
 from ._trace import layer_values
 from .callbacks import Callback, TrainingState
 
-__all__ = ["Diagnostics", "METRICS"]
+__all__ = ["Diagnostics", "METRICS", "columns"]
 
 METRICS = ("grad_norm", "weight_norm", "update_ratio", "dead", "saturated")
+_KEY = re.compile(r"layer(\d+)_(" + "|".join(METRICS) + r")$")
 _SATURABLE = {"sigmoid": 0.25, "tanh": 1.0}  # the largest value of f'
 
 
@@ -131,3 +133,14 @@ def _record(state: TrainingState, key: str, value: float) -> None:
     column.extend([math.nan] * (len(state.history.epochs) - 1 - len(column)))
     column.append(value)
     state.logs[key] = value
+
+
+def columns(history) -> dict[str, dict[int, list[float]]]:
+    """The diagnostics in ``history``: metric -> layer -> one value per epoch (metrics in the
+    order of :data:`METRICS`, layers in order; empty when it has none)."""
+    found: dict[str, dict[int, list[float]]] = {}
+    for key, values in history.history.items():
+        match = _KEY.match(key)
+        if match:
+            found.setdefault(match[2], {})[int(match[1])] = values
+    return {metric: dict(sorted(found[metric].items())) for metric in METRICS if metric in found}

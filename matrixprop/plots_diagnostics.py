@@ -9,10 +9,9 @@ glance. Drawn on an Agg canvas (no window, no pyplot state). Needs matplotlib.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-from .diagnostics import METRICS
+from .diagnostics import columns as diagnostic_columns
 from .training import History
 
 __all__ = ["plot_diagnostics"]
@@ -25,17 +24,6 @@ _PANELS = {
     "dead": ("dead ReLU fraction", "fraction"),
     "saturated": ("saturated unit fraction", "fraction"),
 }
-_KEY = re.compile(r"layer(\d+)_(" + "|".join(METRICS) + r")$")
-
-
-def _columns(history: History) -> dict[str, dict[int, list[float]]]:
-    """metric -> layer -> values, for every diagnostics column in ``history``."""
-    found: dict[str, dict[int, list[float]]] = {}
-    for key in history.history:
-        match = _KEY.match(key)
-        if match:
-            found.setdefault(match[2], {})[int(match[1])] = history[key]
-    return {metric: dict(sorted(found[metric].items())) for metric in METRICS if metric in found}
 
 
 def plot_diagnostics(history: History, path: str | os.PathLike[str],
@@ -60,7 +48,7 @@ def plot_diagnostics(history: History, path: str | os.PathLike[str],
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    columns = _columns(history)
+    columns = diagnostic_columns(history)
     if not columns:
         raise ValueError("the history has no diagnostics: train with callbacks=[d] and "
                          "gradient_hooks=[d], d a matrixprop.diagnostics.Diagnostics")

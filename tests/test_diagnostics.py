@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from _cli import assert_clean_failure, call_main
 from matplotlib import image as mpimg
 
 import matrixprop as mp
@@ -207,3 +208,35 @@ def test_plot_refuses_a_history_without_diagnostics(tmp_path):
     with pytest.raises(ValueError, match="no diagnostics"):
         plot_diagnostics(history, tmp_path / "d.png")
     assert not (tmp_path / "d.png").exists()
+
+
+def test_train_diagnostics_writes_the_columns_and_both_plots(tmp_path):
+    out = tmp_path / "run"
+    result = call_main("train", "--layers", "64,16,16,16,10", "--activation", "sigmoid",
+                       "--epochs", "2", "--diagnostics", "--out", out, "--no-progress", "--json")
+    assert result.returncode == 0, result.stderr
+    with open(out / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2
+    for k in range(4):
+        assert float(rows[-1][f"layer{k}_grad_norm"]) > 0
+    assert float(rows[-1]["layer0_grad_norm"]) < float(rows[-1]["layer3_grad_norm"])
+    assert "layer0_saturated" in rows[0]
+    _assert_real_plot(out / "diagnostics.png")
+    _assert_real_plot(out / "curves.png", min_size=(250, 500))
+    # resuming keeps recording, so every column has a value for every epoch
+    assert call_main("train", "--out", out, "--resume", "--epochs", "3", "--no-progress",
+                     "--json").returncode == 0
+    with open(out / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and all(row["layer0_grad_norm"] for row in rows)
+
+
+def test_diagnostics_cannot_start_in_the_middle_of_a_run(tmp_path):
+    out = tmp_path / "run"
+    assert call_main("train", "--layers", "64,8,10", "--epochs", "1", "--out", out,
+                     "--no-progress", "--json").returncode == 0
+    result = call_main("train", "--out", out, "--resume", "--epochs", "2", "--diagnostics",
+                       "--no-progress")
+    assert_clean_failure(result, 2, "without --diagnostics")
+    assert not (out / "diagnostics.png").exists()

@@ -12,6 +12,9 @@ import typer
 
 from ..callbacks import ProgressBar
 from ..checkpoint import CheckpointCallback
+from ..diagnostics import Diagnostics
+from ..diagnostics import columns as diagnostic_columns
+from ..plots_diagnostics import plot_diagnostics
 from ..training import fit
 from . import _report
 from ._common import (
@@ -25,12 +28,14 @@ from ._common import (
     print_json,
     score,
     stderr,
+    usage_error,
 )
 from ._training import CHECKPOINT, prepare
 
 _MODEL = "Network"
 _OPTIMIZATION = "Optimization"
 _RUN = "Run"
+_PROBE = 256  # training samples on which --diagnostics measures saturation
 
 
 def train(
@@ -104,13 +109,18 @@ def train(
     json: Annotated[bool, typer.Option(
         "--json", help="Print the metrics as JSON instead of a table.", rich_help_panel=_RUN)
                     ] = False,
+    diagnostics: Annotated[bool, typer.Option(
+        "--diagnostics", help="Record per-layer gradient and weight norms, update ratios, dead "
+        "ReLUs and saturated units in history.csv, and draw diagnostics.png.",
+        rich_help_panel=_RUN)] = False,
     threads: Annotated[int | None, typer.Option(
         help="BLAS threads (default: as the BLAS library decides).", min=1,
         rich_help_panel=_RUN, show_default=False)] = None,
 ) -> None:
     """Train a network on a dataset; with no options, a small network on the 8x8 digits.
 
-    Writes to --out: model.safetensors, metrics.json, history.csv, curves.png, checkpoints.
+    Writes to --out: model.safetensors, metrics.json, history.csv, curves.png, checkpoints
+    (and diagnostics.png with --diagnostics).
     """
     options = dict(locals())
     options.pop("ctx")
@@ -123,6 +133,16 @@ def train(
                                     history=setup.history,
                                     metadata=_report.model_metadata(setup))
     callbacks = [checkpoint]
+    hooks = []
+    # a resumed run records what it recorded before: every history column needs every epoch
+    recorded = setup.history is not None and bool(diagnostic_columns(setup.history))
+    if diagnostics and setup.history is not None and not recorded:
+        raise usage_error(f"the run in {out} was trained without --diagnostics; they cannot "
+                          "start in the middle of a run", "--diagnostics")
+    if diagnostics or recorded:
+        recorder = Diagnostics(probe=setup.X_train[:_PROBE])
+        callbacks.insert(0, recorder)  # before the checkpoint, which copies the epoch's logs
+        hooks.append(recorder)
     if not no_progress and sys.stderr.isatty():
         callbacks.append(ProgressBar(console=stderr))
     config = setup.config
@@ -131,11 +151,14 @@ def train(
                      optimizer=setup.optimizer, batch_size=config["batch_size"],
                      epochs=config["epochs"], initial_epoch=setup.initial_epoch,
                      seed=config["seed"], validation_data=setup.validation,
-                     callbacks=callbacks, l2=config["l2"],
+                     callbacks=callbacks, gradient_hooks=hooks, l2=config["l2"],
                      early_stopping=config["early_stopping"], patience=config["patience"])
         test = score(setup.net, setup.loss, setup.data.X_test, setup.data.y_test)
     document = _report.metrics(setup, checkpoint.history, test, result.best_epoch)
     _report.write_outputs(out, setup, checkpoint.history, document)
+    if hooks:
+        plot_diagnostics(checkpoint.history, out / "diagnostics.png",
+                         title=f"{setup.data.name}: {config['layers']}")
     if json:
         print_json(document)
     else:
