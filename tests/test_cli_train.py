@@ -129,7 +129,8 @@ def test_predict_csv_and_npz_inputs(default_run, digits, tmp_path):
 def _train(out, epochs, *extra):
     result = run_cli("train", "--dtype", "float64", "--dropout", "0.2", "--batch-size", "16",
                      "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--seed", "3",
-                     "--epochs", epochs, "--out", out, "--no-progress", "--json", *extra)
+                     "--epochs", epochs, "--out", out, "--threads", 1, "--no-progress", "--json",
+                     *extra)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -71,7 +71,7 @@ def _print(report: dict) -> None:
         return
     stdout.print(f"accuracy: {report['accuracy']:.4f}")
     matrix = report["confusion_matrix"]
-    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    table = Table(title="confusion matrix", caption="rows: true class, columns: predicted")
     table.add_column("", style="bold", justify="right")
     for k in range(matrix.shape[1]):
         table.add_column(str(k), justify="right")
