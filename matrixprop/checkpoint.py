@@ -26,7 +26,7 @@ from .training import History
 
 __all__ = ["Checkpoint", "CheckpointCallback", "save_checkpoint", "load_checkpoint"]
 
-_PREFIX = "optimizer."
+_PREFIX = io.OPTIMIZER_PREFIX
 
 
 @dataclass

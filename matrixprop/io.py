@@ -25,11 +25,13 @@ import numpy as np
 
 from .network import Network
 
-__all__ = ["FORMAT_VERSION", "save", "load", "read_model", "read_file", "write_file",
-           "atomic_write", "to_json"]
+__all__ = ["FORMAT_VERSION", "METADATA_KEY", "OPTIMIZER_PREFIX", "save", "load", "read_model",
+           "read_file", "write_file", "atomic_write", "to_json", "model_document",
+           "network_from"]
 
 FORMAT_VERSION = 1
 METADATA_KEY = "matrixprop"
+OPTIMIZER_PREFIX = "optimizer."  # names of a checkpoint's optimizer buffers
 _RESERVED = ("format_version", "library_version", "architecture")
 _MAX_HEADER = 16 * 2**20  # bytes of JSON header: far more than any network's metadata
 _DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
@@ -211,10 +213,13 @@ def _check_document(path, document) -> None:
 
 def network_from(path, document: Mapping, tensors: Mapping[str, np.ndarray]) -> Network:
     """Build the network that ``document["architecture"]`` describes and load its parameters from
-    the ``layers.*`` entries of ``tensors``, after checking them against the architecture."""
+    ``tensors``, after checking them against the architecture. Other tensors are refused, except
+    the ``optimizer.*`` buffers of a checkpoint (a document with a ``checkpoint`` entry)."""
     architecture = document.get("architecture")
     expected = _expected_shapes(path, architecture)
-    params = {name: value for name, value in tensors.items() if name.startswith("layers.")}
+    state = "checkpoint" in document  # a checkpoint also holds the optimizer's buffers
+    params = {name: value for name, value in tensors.items()
+              if not (state and name.startswith(OPTIMIZER_PREFIX))}
     missing = sorted(set(expected) - set(params))
     unexpected = sorted(set(params) - set(expected))
     if missing or unexpected:

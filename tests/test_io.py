@@ -209,6 +209,14 @@ def test_missing_and_unexpected_tensors(model_file):
         mp.load(model_file)
 
 
+def test_tensors_beyond_the_parameters(model_file):
+    tensors, document = _parts(model_file)
+    tensors["optimizer.exp_avg"] = np.zeros(3, np.float32)  # only a checkpoint may hold these
+    _rewrite(model_file, tensors, document)
+    with pytest.raises(ValueError, match=r"unexpected \['optimizer.exp_avg'\]"):
+        mp.load(model_file)
+
+
 def test_non_finite_parameters(model_file):
     tensors, document = _parts(model_file)
     tensors["layers.1.bias"][2] = np.nan
