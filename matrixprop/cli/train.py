@@ -14,6 +14,7 @@ from ..callbacks import ProgressBar
 from ..checkpoint import CheckpointCallback
 from ..diagnostics import Diagnostics
 from ..diagnostics import columns as diagnostic_columns
+from ..distributed import get_communicator
 from ..plots_diagnostics import plot_diagnostics
 from ..training import fit
 from . import _report
@@ -128,7 +129,9 @@ def train(
                 if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
     out = out if out is not None else _new_run_folder()
     setup = prepare(options, explicit, out)
-    out.mkdir(parents=True, exist_ok=True)
+    root = get_communicator("auto").rank == 0  # under mpiexec, only rank 0 writes and prints
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
     checkpoint = CheckpointCallback(out / CHECKPOINT, seed=setup.config["seed"],
                                     history=setup.history,
                                     metadata=_report.model_metadata(setup))
@@ -153,6 +156,8 @@ def train(
                      seed=config["seed"], validation_data=setup.validation,
                      callbacks=callbacks, gradient_hooks=hooks, l2=config["l2"],
                      early_stopping=config["early_stopping"], patience=config["patience"])
+        if not root:
+            return
         test = score(setup.net, setup.loss, setup.data.X_test, setup.data.y_test)
     document = _report.metrics(setup, checkpoint.history, test, result.best_epoch)
     _report.write_outputs(out, setup, checkpoint.history, document)
