@@ -196,7 +196,7 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
 def _parse_json(path, raw: bytes, what: str):
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: the {what} is not valid JSON ({exc})") from None
 
 

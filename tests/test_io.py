@@ -154,6 +154,14 @@ def test_header_that_is_not_json(tmp_path):
         mp.load(path)
 
 
+def test_deeply_nested_header(tmp_path):
+    path = tmp_path / "m.safetensors"
+    header = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(ValueError, match="header is not valid JSON"):
+        mp.load(path)
+
+
 def test_plain_safetensors_without_metadata(tmp_path):
     path = tmp_path / "plain.safetensors"
     save_file({"layers.0.weight": np.zeros((3, 5), np.float32)}, str(path))
