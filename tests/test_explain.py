@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -359,3 +360,11 @@ def test_string_forms():
     assert isinstance(e, Explanation)
     assert str(e) == e.to_text()
     assert mp.explain is explain and "explain" in mp.__all__  # exported at the top level
+
+
+def test_docs_give_the_corrected_formula():
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "explain.md").read_text()
+    corrected = r"\frac{\partial L}{\partial W_3} = \left[(x_3 - y) \odot f_3'(z_3)\right] x_2^\top"
+    assert corrected in docs
+    mathtext.math_to_image(f"${corrected}$", io.BytesIO(), format="png", dpi=20)
+    assert r"the norm $\Vert x_3 - y\Vert$" in docs
