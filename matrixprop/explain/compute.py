@@ -23,6 +23,9 @@ from .. import optimizers
 from .._trace import layer_values
 from ..gradcheck import _central_difference
 from ..network import Network
+from .markdown import render_markdown
+from .neuron import NeuronView, neuron_view
+from .text import render_text
 
 __all__ = ["Explanation", "LayerStep", "explain", "random_sample"]
 
@@ -95,13 +98,8 @@ class Explanation:
     layers: list[LayerStep]
     neuron: tuple[int, int] | None = None  # the neuron shown by the renderers
 
-    def neuron_view(self, layer: int, index: int):
-        """The article's chain rule for neuron ``index`` of layer ``layer`` (both from 1).
-
-        Returns a :class:`~matrixprop.explain.NeuronView`.
-        """
-        from .neuron import neuron_view
-
+    def neuron_view(self, layer: int, index: int) -> NeuronView:
+        """The article's chain rule for neuron ``index`` of layer ``layer`` (both from 1)."""
         return neuron_view(self, layer, index)
 
     # -- formats ---------------------------------------------------------------------------
@@ -128,14 +126,10 @@ class Explanation:
 
     def to_text(self, width: int = 100, max_entries: int = 24) -> str:
         """Plain text for a terminal, ``width`` columns; larger arrays are summarized."""
-        from .text import render_text
-
         return render_text(self, width=width, max_entries=max_entries)
 
     def to_markdown(self, max_entries: int = 24) -> str:
         """Markdown with LaTeX math (GitHub, Jupyter); larger arrays are summarized."""
-        from .markdown import render_markdown
-
         return render_markdown(self, max_entries=max_entries)
 
     def _repr_markdown_(self) -> str:
