@@ -18,7 +18,7 @@ import numpy as np
 from . import _validation as check
 from .distributed import Communicator
 from .network import Network
-from .training import Trainer, _labels
+from .training import Trainer, class_labels
 
 __all__ = ["DataParallelTrainer"]
 
@@ -90,7 +90,7 @@ class DataParallelTrainer(Trainer):
             self.global_count = X.shape[0]
             A = net.predict(X[part])
             self._metrics[:] = self.loss(A, Y[part]), np.count_nonzero(
-                _labels(A) == _labels(Y[part]))
+                class_labels(A) == class_labels(Y[part]))
         self.comm.allreduce(self._metrics)
         logs = {"val_loss": float(self._metrics[0])}
         if self.classify:

@@ -95,8 +95,8 @@ class Trainer:
         self.clip = None if clip_grad_norm is None else check.non_negative(
             clip_grad_norm, "clip_grad_norm")
         self.hooks = list(gradient_hooks or ())
-        self.classify = _is_classifier(net, self.loss)
-        self.labels = _labels(self.Y) if self.classify else None
+        self.classify = is_classifier(net)
+        self.labels = class_labels(self.Y) if self.classify else None
         self._scratch = np.empty(net.n_weights, dtype=net.dtype) if self.l2 else None
         self._buffers: dict[int, dict] = {}
         self.dropout_rng = net.rng if any(layer.dropout for layer in net.layers) else None
@@ -204,7 +204,7 @@ class Trainer:
         A = net.predict(X)
         logs = {"val_loss": self.loss(A, Y)}
         if self.classify:
-            logs["val_accuracy"] = accuracy(A, _labels(Y))
+            logs["val_accuracy"] = accuracy(A, class_labels(Y))
         return logs
 
 
@@ -329,7 +329,7 @@ def fit(
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """The fraction of rows whose predicted class equals ``labels``."""
-    return float(np.mean(_labels(outputs) == labels))
+    return float(np.mean(class_labels(outputs) == labels))
 
 
 def _count_hits(A: np.ndarray, labels: np.ndarray, bufs: dict) -> int:
@@ -343,12 +343,12 @@ def _count_hits(A: np.ndarray, labels: np.ndarray, bufs: dict) -> int:
     return int(np.count_nonzero(hits))
 
 
-def _is_classifier(net: Network, loss) -> bool:
+def is_classifier(net: Network) -> bool:
     """Whether accuracy is meaningful: probability-like outputs (softmax, sigmoid)."""
     return net.output_activation.name in ("softmax", "sigmoid")
 
 
-def _labels(Y: np.ndarray) -> np.ndarray:
+def class_labels(Y: np.ndarray) -> np.ndarray:
     """Class labels of targets: the argmax of each row, or (one output) whether y > 0.5."""
     return Y[:, 0] > 0.5 if Y.shape[1] == 1 else np.argmax(Y, axis=1)
 

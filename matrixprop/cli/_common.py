@@ -15,7 +15,7 @@ from .. import _validation as check
 from .. import activations, initializers, losses, optimizers
 from ..io import to_json
 from ..network import Network, default_loss
-from ..training import _is_classifier, _labels
+from ..training import class_labels, is_classifier
 
 ActivationName = Literal[tuple(activations.names())]
 LossName = Literal[tuple(losses.names())]
@@ -85,9 +85,9 @@ def score(net: Network, loss: losses.Loss, X: np.ndarray, y: np.ndarray) -> dict
     Y = check.targets(y, X.shape[0], net.n_outputs, loss, net.dtype)
     outputs = net.predict(X)
     result = {"loss": loss(outputs, Y), "accuracy": None, "labels": None, "predicted": None}
-    if _is_classifier(net, loss):
-        labels = _labels(Y).astype(np.intp)  # one-hot rows or 0/1 targets -> class indices
-        predicted = _labels(outputs).astype(np.intp)
+    if is_classifier(net):
+        labels = class_labels(Y).astype(np.intp)  # one-hot rows or 0/1 targets -> class indices
+        predicted = class_labels(outputs).astype(np.intp)
         result.update(labels=labels, predicted=predicted,
                       accuracy=float(np.mean(predicted == labels)))
     return result

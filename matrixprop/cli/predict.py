@@ -12,7 +12,7 @@ import typer
 
 from ..data import read_csv, read_idx, read_npz
 from ..io import atomic_write, read_model
-from ..training import _labels
+from ..training import class_labels
 from ._common import usage_error
 
 _OUTPUTS = (".csv", ".npy")
@@ -40,7 +40,7 @@ def predict(
     net, _ = read_model(model)
     X = read_inputs(input, net.n_inputs)
     outputs = net.predict(X)
-    result = _labels(outputs).astype(np.intp) if classes else outputs
+    result = class_labels(outputs).astype(np.intp) if classes else outputs
     if out is None:
         _write_csv(sys.stdout, result, classes)
     elif out.suffix.lower() == ".npy":
