@@ -5,7 +5,7 @@
 >>> history = mp.fit(net, X, y, loss="half_sse", optimizer=mp.optimizers.SGD(lr=0.5))
 """
 
-from . import activations, callbacks, initializers, losses, optimizers, schedules
+from . import activations, callbacks, distributed, initializers, losses, optimizers, schedules
 from .callbacks import Callback, EarlyStopping, ProgressBar
 from .explain import explain
 from .gradcheck import GradcheckResult, gradcheck
@@ -27,6 +27,7 @@ __all__ = [
     "ProgressBar",
     "activations",
     "callbacks",
+    "distributed",
     "explain",
     "fit",
     "gradcheck",
