@@ -65,6 +65,11 @@ class Optimizer:
     def _init_state(self) -> None:
         """Initial values of state buffers other than zero."""
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self._params is not None:  # joblib loads arrays shared with the network as copies
+            self._params, self._grads = self._net.params, self._net.grads
+
     def set_lr_scale(self, factor: float) -> None:
         """Multiply the base learning rate(s) by ``factor`` from the next step on."""
         self.lr_scale = float(factor)

@@ -1,8 +1,10 @@
 """Pickling and deep-copying a network keeps its layers bound to the flat parameter buffer."""
 
 import copy
+import io
 import pickle
 
+import joblib
 import numpy as np
 import pytest
 
@@ -33,3 +35,19 @@ def test_training_after_unpickling_moves_the_predictions():
     before = clone.loss(X, y, "mse")
     mp.fit(clone, X, y, loss="mse", optimizer=mp.optimizers.SGD(lr=0.1), epochs=5, seed=0)
     assert clone.loss(X, y, "mse") < before
+
+
+def test_joblib_keeps_an_optimizer_attached_to_its_network():
+    net = mp.MLP([2, 3, 1], "tanh", "identity", seed=0, dtype="float64")
+    optimizer = mp.optimizers.Adam(lr=0.1)
+    optimizer.setup(net)
+    buffer = io.BytesIO()
+    joblib.dump((net, optimizer), buffer)  # joblib does not keep shared arrays shared
+    buffer.seek(0)
+    net2, optimizer2 = joblib.load(buffer)
+    assert optimizer2._params is net2.params and optimizer2._grads is net2.grads
+    X, y = np.ones((4, 2)), np.zeros((4, 1))
+    before = net2.predict(X)
+    net2.loss_and_gradients(X, y, "mse")
+    optimizer2.step()
+    assert not np.array_equal(net2.predict(X), before)  # the step reached the network
