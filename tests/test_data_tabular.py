@@ -119,6 +119,28 @@ def test_csv_unknown_target_column(tmp_path, text, target, expected):
     assert expected in csv_error(write(tmp_path, text), target_column=target)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected_X"),
+    [
+        ("0.5,1,2\n1.5,-3,0\n", [[0.5, 1, 2], [1.5, -3, 0]]),  # no header
+        ("a,b\n1,2\n3,4\n", [[1, 2], [3, 4]]),  # a header, detected
+        ("7\n8\n", [[7], [8]]),  # one column is enough without a target
+    ],
+)
+def test_csv_features_only(tmp_path, text, expected_X):
+    X, y = read_csv(write(tmp_path, text), target_column=None)
+    assert y is None
+    np.testing.assert_array_equal(X, expected_X)
+    assert X.dtype == np.float64
+
+
+def test_csv_features_only_still_checks_every_cell(tmp_path):
+    message = csv_error(write(tmp_path, "1,2\n3,x\n"), target_column=None)
+    assert "line 2, column 2: 'x' is not a number" in message
+    message = csv_error(write(tmp_path, "1,2\n3\n"), target_column=None)
+    assert "line 2: 1 columns where line 1 has 2" in message
+
+
 def test_csv_not_text_or_absent(tmp_path):
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00\x81,1\n")
@@ -149,9 +171,9 @@ def test_csv_round_trips_any_finite_table(tmp_path_factory, table):
 # ---------------------------------------------------------------------------------------- NPZ
 
 
-def npz_error(path: Path) -> str:
+def npz_error(path: Path, **kwargs) -> str:
     with pytest.raises(DataError) as info:
-        read_npz(path)
+        read_npz(path, **kwargs)
     message = str(info.value)
     assert message.startswith(path.name) and "\n" not in message
     return message
@@ -165,6 +187,32 @@ def test_npz_with_and_without_test_arrays(tmp_path):
     np.testing.assert_array_equal(arrays["X"], X)
     np.savez_compressed(tmp_path / "b.npz", X=X, y=np.arange(6), X_test=X[:2], y_test=[0, 1])
     assert sorted(read_npz(tmp_path / "b.npz")) == ["X", "X_test", "y", "y_test"]
+
+
+def test_npz_features_only_when_y_is_not_required(tmp_path):
+    X = np.arange(6.0).reshape(3, 2)
+    np.savez(tmp_path / "x.npz", X=X)
+    assert "missing array(s) y (needs X and y" in npz_error(tmp_path / "x.npz")
+    arrays = read_npz(tmp_path / "x.npz", require_y=False)
+    assert sorted(arrays) == ["X"]
+    np.testing.assert_array_equal(arrays["X"], X)
+    np.savez(tmp_path / "xt.npz", X=X, X_test=X[:1])
+    assert sorted(read_npz(tmp_path / "xt.npz", require_y=False)) == ["X", "X_test"]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "expected"),
+    [
+        ({"y": np.ones(3)}, "missing array(s) X (needs X, optionally y"),
+        ({"X": np.ones((3, 2)), "y_test": np.ones(1)}, "missing array(s) X_test"),
+        ({"X": np.ones((3, 2)), "y": np.ones(4)}, "X has 3 rows but y has 4"),
+        ({"X": np.array([[1.0, np.inf]])}, "array 'X' holds NaN or inf"),
+    ],
+)
+def test_npz_features_only_still_checks_what_is_there(tmp_path, arrays, expected):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    assert expected in npz_error(path, require_y=False)
 
 
 def _touch(path: str) -> None:

@@ -23,19 +23,19 @@ _MAX_LISTED = 10
 
 def read_csv(
     path: str | os.PathLike[str],
-    target_column: int | str = -1,
+    target_column: int | str | None = -1,
     header: bool | Literal["auto"] = "auto",
     delimiter: str = ",",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a numeric CSV file into features and targets.
 
     Parameters
     ----------
     path : str or path-like
         A UTF-8 text file (a byte-order mark is allowed). Blank lines are skipped.
-    target_column : int or str, default -1
+    target_column : int, str or None, default -1
         The column that holds the targets: an index (negative counts from the end)
-        or a name from the header.
+        or a name from the header. None reads a file of features only.
     header : bool or "auto", default "auto"
         Whether the first row names the columns. "auto" takes it for a header when
         none of its cells is a number.
@@ -45,17 +45,18 @@ def read_csv(
     Returns
     -------
     X : numpy.ndarray
-        float64 array of shape (n_rows, n_columns - 1): every column but the target.
-    y : numpy.ndarray
+        float64 array of shape (n_rows, n_columns - 1): every column but the target
+        (all n_columns when `target_column` is None).
+    y : numpy.ndarray or None
         The target column, shape (n_rows,): int64 when every value is a whole number,
-        float64 otherwise.
+        float64 otherwise; None when `target_column` is None.
 
     Raises
     ------
     DataError
         Naming the file, line and column: an empty cell, text in a cell, NaN or
         infinity, a row with another number of columns, no data rows, fewer than two
-        columns, or a target column that does not exist.
+        columns (one without a target), or a target column that does not exist.
     """
     path = Path(path)
     name = path.name
@@ -73,7 +74,7 @@ def read_csv(
             raise DataError(f"{name}: not UTF-8 text ({exc.reason})") from None
 
 
-def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike[str], require_y: bool = True) -> dict[str, np.ndarray]:
     """Read a NumPy ``.npz`` archive of features and targets, without unpickling.
 
     Parameters
@@ -82,6 +83,10 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         An archive written by `numpy.savez` or `numpy.savez_compressed` that holds
         arrays ``X`` and ``y``, and optionally ``X_test`` and ``y_test`` (both or
         neither). Other arrays are ignored.
+    require_y : bool, default True
+        False accepts an archive of features only: ``X`` is still required, while
+        ``y`` and ``y_test`` become optional (checked against their features when
+        present; a ``y_test`` still needs its ``X_test``).
 
     Returns
     -------
@@ -111,7 +116,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise DataError(f"{name}: {kind}, not an .npz archive of X and y")
     with loaded as archive:
         arrays = {key: _npz_array(archive, key, name) for key in _NPZ_KEYS if key in archive}
-    _check_npz(arrays, name)
+    _check_npz(arrays, name, require_y)
     return arrays
 
 
@@ -125,14 +130,16 @@ def _nonblank(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
 def _read_rows(
     name: str,
     rows: Iterator[tuple[int, list[str]]],
-    target_column: int | str,
+    target_column: int | str | None,
     header: bool | Literal["auto"],
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Parse the rows of a CSV file; see `read_csv`."""
     first = next(rows, None)
     if first is None:
         raise DataError(f"{name}: the file holds no rows")
     first_line, first_cells = first
+    if target_column is not None and len(first_cells) < 2:
+        raise DataError(f"{name}: line {first_line} has 1 column; features and a target need 2")
     if header == "auto":
         has_header = not any(_is_number(cell) for cell in first_cells)
         hint = f" (if line {first_line} is a header, pass header=True)"
@@ -140,9 +147,7 @@ def _read_rows(
         has_header, hint = bool(header), ""
     names = [cell.strip() for cell in first_cells] if has_header else None
     width = len(first_cells)
-    if width < 2:
-        raise DataError(f"{name}: line {first_line} has 1 column; features and a target need 2")
-    target = _target_index(target_column, names, width, name)
+    target = None if target_column is None else _target_index(target_column, names, width, name)
     values = []
     if not has_header:
         values.append(_parse_row(first_cells, name, first_line, names, hint))
@@ -155,6 +160,8 @@ def _read_rows(
     if not values:
         raise DataError(f"{name}: the file holds a header but no data rows")
     table = np.stack(values)
+    if target is None:
+        return table, None
     return np.delete(table, target, axis=1), _as_targets(table[:, target])
 
 
@@ -249,15 +256,18 @@ def _npz_array(archive: np.lib.npyio.NpzFile, key: str, name: str) -> np.ndarray
         raise DataError(f"{name}: array {key!r} cannot be read ({exc})") from None
 
 
-def _check_npz(arrays: dict[str, np.ndarray], name: str) -> None:
+def _check_npz(arrays: dict[str, np.ndarray], name: str, require_y: bool) -> None:
     """Validate presence, types, dimensions, row counts and finiteness of the arrays."""
-    missing = [key for key in ("X", "y") if key not in arrays]
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        missing.append("y_test" if "X_test" in arrays else "X_test")
+    missing = [key for key in ("X", "y") if key not in arrays and (key == "X" or require_y)]
+    if "y_test" in arrays and "X_test" not in arrays:
+        missing.append("X_test")
+    elif require_y and "X_test" in arrays and "y_test" not in arrays:
+        missing.append("y_test")
     if missing:
+        needs = "X and y" if require_y else "X, optionally y"
         raise DataError(
             f"{name}: missing array(s) {', '.join(missing)} "
-            f"(needs X and y, optionally X_test and y_test; found {sorted(arrays) or 'none'})"
+            f"(needs {needs}, optionally X_test and y_test; found {sorted(arrays) or 'none'})"
         )
     for key, array in arrays.items():
         if array.dtype.kind not in _NUMERIC_KINDS:
@@ -271,7 +281,7 @@ def _check_npz(arrays: dict[str, np.ndarray], name: str) -> None:
             where = tuple(map(int, index))
             raise DataError(f"{name}: array {key!r} holds NaN or inf (first at index {where})")
     for features, targets in (("X", "y"), ("X_test", "y_test")):
-        if features in arrays and len(arrays[features]) != len(arrays[targets]):
+        if {features, targets} <= arrays.keys() and len(arrays[features]) != len(arrays[targets]):
             raise DataError(
                 f"{name}: {features} has {len(arrays[features])} rows but {targets} has "
                 f"{len(arrays[targets])}"
