@@ -9,6 +9,7 @@ from . import activations, callbacks, distributed, initializers, losses, optimiz
 from .callbacks import Callback, EarlyStopping, ProgressBar
 from .explain import explain
 from .gradcheck import GradcheckResult, gradcheck
+from .interop import from_torch, to_torch
 from .io import load, save
 from .layers import Dense
 from .network import MLP, Network
@@ -30,6 +31,7 @@ __all__ = [
     "distributed",
     "explain",
     "fit",
+    "from_torch",
     "gradcheck",
     "initializers",
     "load",
@@ -37,4 +39,5 @@ __all__ = [
     "optimizers",
     "save",
     "schedules",
+    "to_torch",
 ]
