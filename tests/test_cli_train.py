@@ -126,6 +126,24 @@ def test_predict_csv_and_npz_inputs(default_run, digits, tmp_path):
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_predict_features_only_inputs(default_run, digits, tmp_path):
+    """An NPZ archive with no y and CSV files of features alone, with and without a header."""
+    out, _ = default_run
+    model = out / "model.safetensors"
+    expected = mp.load(model).predict(digits.X_test).argmax(axis=1).tolist()
+    archive = tmp_path / "x_only.npz"
+    np.savez(archive, X=digits.X_test)
+    bare = tmp_path / "bare.csv"
+    np.savetxt(bare, digits.X_test, fmt="%.9g", delimiter=",")
+    named = tmp_path / "named.csv"
+    header = ",".join(f"pixel{k}" for k in range(digits.X_test.shape[1]))
+    np.savetxt(named, digits.X_test, fmt="%.9g", delimiter=",", header=header, comments="")
+    for samples in (archive, bare, named):
+        result = run_cli("predict", model, samples, "--classes")
+        assert result.returncode == 0, (samples.name, result.stderr)
+        assert [int(c) for c in result.stdout.split()[1:]] == expected, samples.name
+
+
 def _train(out, epochs, *extra):
     result = run_cli("train", "--dtype", "float64", "--dropout", "0.2", "--batch-size", "16",
                      "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--seed", "3",

@@ -57,11 +57,11 @@ def read_inputs(path: Path, n_inputs: int) -> np.ndarray:
     """The samples of a CSV, NPZ or IDX file as a 2-D array, uint8 pixels scaled to [0, 1]."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        X, y = read_csv(path)
-        if X.shape[1] == n_inputs - 1 and y.ndim == 1:  # no target column: y is a feature
-            X = np.column_stack([X, y])
+        X, _ = read_csv(path, target_column=None)
+        if X.shape[1] == n_inputs + 1:  # a last target column, ignored
+            X = X[:, :-1]
     elif suffix == ".npz":
-        X = read_npz(path)["X"]
+        X = read_npz(path, require_y=False)["X"]
     else:
         X = read_idx(path)
         if X.ndim == 1:
