@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import evaluate, explain, gradcheck, info, predict, train
+from . import evaluate, explain, gradcheck, info, playground, predict, train
 
 __all__ = ["app", "main"]
 
@@ -29,6 +29,7 @@ app.command()(evaluate.evaluate)
 app.command()(predict.predict)
 app.command()(gradcheck.gradcheck)
 app.command()(info.info)
+app.command()(playground.playground)
 app.command()(explain.explain)
 
 _settings = {"debug": False}
