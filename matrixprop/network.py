@@ -262,6 +262,12 @@ class Network:
 
         return save(self, path, metadata)
 
+    def to_onnx(self, path):
+        """Write the network as an ONNX model: see :func:`matrixprop.onnx.export`."""
+        from .onnx import export
+
+        return export(self, path)
+
     def fit(self, X, Y, **kwargs):
         """Train the network: see :func:`matrixprop.fit`."""
         from .training import fit
