@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import evaluate, explain, gradcheck, info, playground, predict, train
+from . import evaluate, explain, export, gradcheck, info, playground, predict, train
 
 __all__ = ["app", "main"]
 
@@ -31,6 +31,7 @@ app.command()(gradcheck.gradcheck)
 app.command()(info.info)
 app.command()(playground.playground)
 app.command()(explain.explain)
+app.command()(export.export)
 
 _settings = {"debug": False}
 
