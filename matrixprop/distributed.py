@@ -17,8 +17,9 @@ only when MPI is asked for, so NumPy stays the only dependency of everything els
 Two behaviours of a job of several ranks differ from a lone process:
 
 * BLAS threads: when the world communicator is first created, each rank's BLAS library is
-  limited to (cores of the machine) / (ranks on the machine) threads, with ``threadpoolctl``,
-  unless one of :data:`THREAD_VARIABLES` is set. Without ``threadpoolctl`` set the thread count
+  limited to its share of the machine's cores (:func:`cores_per_rank`: the cores of the
+  machine's ranks divided by their number), with ``threadpoolctl``, unless one of
+  :data:`THREAD_VARIABLES` is set. Without ``threadpoolctl`` set the thread count
   in the environment before NumPy loads (``mpiexec -genv OMP_NUM_THREADS 1 ...``).
 * Failures: an exception on one rank would leave the others waiting forever in their next
   collective. :func:`abort_on_failure` (which wraps :func:`matrixprop.fit`) writes the rank's
@@ -45,6 +46,8 @@ __all__ = [
     "MPICommunicator",
     "abort_on_failure",
     "blas_threads_per_rank",
+    "cores_per_rank",
+    "cpu_set",
     "data_parallel_trainer",
     "get_communicator",
 ]
@@ -119,12 +122,13 @@ class MPICommunicator(Communicator):
         self.comm.Abort(code)
         os._exit(code)  # MPICH's Abort can return before the launcher has ended this process
 
-    def ranks_on_this_machine(self) -> int:
-        """How many ranks of the communicator run on this machine (a collective call)."""
+    def cpu_sets_on_this_machine(self) -> list[set[int]]:
+        """The CPU sets of the communicator's ranks that run on this machine, this one's
+        included (a collective call)."""
         MPI = _import_mpi()
         local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
         try:
-            return local.Get_size()
+            return local.allgather(cpu_set())
         finally:
             local.Free()
 
@@ -204,13 +208,27 @@ def data_parallel_trainer(comm: Communicator) -> Callable:
 
 
 def blas_threads_per_rank(comm: MPICommunicator) -> int | None:
-    """The BLAS threads a rank of ``comm`` should use: the machine's cores (those this process
-    may run on) divided by the ranks on the machine, at least 1; None when one of
-    :data:`THREAD_VARIABLES` is set."""
+    """The BLAS threads a rank of ``comm`` should use (see :func:`cores_per_rank`); None when
+    one of :data:`THREAD_VARIABLES` is set."""
     if any(os.environ.get(name) for name in THREAD_VARIABLES):
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // comm.ranks_on_this_machine())
+    return cores_per_rank(cpu_set(), comm.cpu_sets_on_this_machine())
+
+
+def cores_per_rank(own: set[int], machine: list[set[int]]) -> int:
+    """The cores a rank may use without crowding the others on its machine: the CPUs of all
+    the machine's ranks (``machine``, one set per rank) divided by their number, and no more
+    than the rank's own CPU set ``own`` (a launcher that binds ranks to cores has already
+    shared them out); at least 1."""
+    shared = len(set().union(*machine)) // len(machine)
+    return max(1, min(len(own), shared))
+
+
+def cpu_set() -> set[int]:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
 
 
 _SINGLE = Communicator()

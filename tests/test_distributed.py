@@ -118,25 +118,34 @@ def test_fit_reports_a_failure_on_one_of_several_ranks(capsys):
     assert "rank 1 of 2 failed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("own, machine, threads", [
+    (range(8), [range(8)], 8),  # one rank alone
+    (range(8), [range(8)] * 3, 2),  # three unbound ranks share 8 cores
+    (range(2), [range(2)] * 16, 1),  # more ranks than cores
+    (range(2, 4), [range(0, 2), range(2, 4), range(4, 6)], 2),  # bound to 2 cores each
+    (range(4), [range(4), range(4, 8)], 4),  # bound to 4 cores each
+    ({5}, [{4}, {5}], 1),  # bound to one core each
+    (range(16), [range(16)] * 8, 2),  # a cgroup of 16 cores for 8 ranks (of a larger machine)
+])
+def test_blas_threads_are_the_ranks_share_of_the_cores(own, machine, threads):
+    assert distributed.cores_per_rank(set(own), [set(cpus) for cpus in machine]) == threads
+
+
 class _Machine(Communicator):
-    def __init__(self, ranks_here: int):
-        self.ranks_here = ranks_here
-
-    def ranks_on_this_machine(self) -> int:
-        return self.ranks_here
+    def cpu_sets_on_this_machine(self) -> list[set[int]]:
+        return [distributed.cpu_set()] * 2
 
 
-@pytest.mark.parametrize("cores, ranks, threads", [(8, 1, 8), (8, 3, 2), (8, 8, 1), (2, 16, 1)])
-def test_blas_threads_are_the_cores_divided_by_the_ranks(monkeypatch, cores, ranks, threads):
+def test_blas_threads_follow_the_ranks_on_the_machine(monkeypatch):
     for name in distributed.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
-    assert distributed.blas_threads_per_rank(_Machine(ranks)) == threads
+    cores = len(distributed.cpu_set())
+    assert distributed.blas_threads_per_rank(_Machine()) == max(1, cores // 2)
 
 
 def test_blas_threads_set_by_the_user_are_left_alone(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert distributed.blas_threads_per_rank(_Machine(2)) is None
+    assert distributed.blas_threads_per_rank(_Machine()) is None
 
 
 def test_printing_and_writing_callbacks_are_rank_0_only(tmp_path):
