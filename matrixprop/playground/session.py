@@ -147,15 +147,20 @@ class Session:
             _class_one(self.net.predict(_grid(OUTPUT_GRID))), 0.0, 1.0))}
 
     def _neuron_maps(self) -> list[list[dict]]:
-        """Each neuron's output over a small grid (a line for 1-D data), scaled by its max |a|."""
+        """Each neuron's output over a small grid (a line for 1-D data) as bytes: probabilities
+        (sigmoid, softmax) as they are, other outputs divided by their largest size, 0 in the
+        middle; ``scale`` is that divisor."""
         X = (np.linspace(-DOMAIN, DOMAIN, NEURON_GRID * 2, dtype=np.float32)[:, None]
              if self.regression else _grid(NEURON_GRID))
         maps = []
-        for _, A in layer_values(self.net, X):
+        for layer, (_, A) in zip(self.net.layers, layer_values(self.net, X), strict=True):
             A = np.nan_to_num(A, nan=0.0, posinf=0.0, neginf=0.0)
-            scale = np.max(np.abs(A), axis=0)
-            normed = A / np.where(scale > 0, scale, 1.0)
-            maps.append([{"scale": float(scale[j]), "values": _encode((normed[:, j] + 1) / 2)}
+            if layer.activation.name in ("sigmoid", "softmax"):
+                scale, shown = np.ones(A.shape[1]), A
+            else:
+                scale = np.max(np.abs(A), axis=0)
+                shown = (A / np.where(scale > 0, scale, 1.0) + 1) / 2
+            maps.append([{"scale": float(scale[j]), "values": _encode(shown[:, j])}
                          for j in range(A.shape[1])])
         return maps
 

@@ -351,7 +351,7 @@
         const bytes = decode(map.values);
         if (state.run.regression) paintLine(node.canvas, bytes);
         else paintMap(node.canvas, bytes);
-        node.button.title = `layer ${k + 1}, neuron ${j + 1}: output up to ${fmt(map.scale)} in size`;
+        node.button.title = `layer ${k + 1}, neuron ${j + 1}: its output over the plane (full colour: ${fmt(map.scale)})`;
       });
     });
     frame.weights.forEach((W, k) => {
@@ -583,6 +583,8 @@
     setPlaying(message.playing);
     setSpeed(message.epochs_per_frame);
     document.querySelector(".accuracy").hidden = message.regression;
+    document.querySelectorAll(".legend .classes").forEach((el) => { el.hidden = message.regression; });
+    document.querySelector(".legend .samples").hidden = !message.regression;
     $("command").hidden = true;
     $("command-note").hidden = true;
     if (state.target && state.target.sample >= message.n_train) state.target = null;
