@@ -73,7 +73,7 @@ class Trainer:
     """The state and the inner loop of one :func:`fit` call (see there for the arguments)."""
 
     def __init__(self, net: Network, X, Y, *, loss, optimizer, batch_size, shuffle, seed,
-                 l2, sample_weight, gradient_hooks, clip_grad_norm):
+                 l2, sample_weight, gradient_hooks, clip_grad_norm, accelerate=False):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a matrixprop Network, got {type(net).__name__}")
         self.net = net
@@ -100,6 +100,22 @@ class Trainer:
         self._scratch = np.empty(net.n_weights, dtype=net.dtype) if self.l2 else None
         self._buffers: dict[int, dict] = {}
         self.dropout_rng = net.rng if any(layer.dropout for layer in net.layers) else None
+        self.fast = self._compiled_epochs(accelerate)
+
+    def _compiled_epochs(self, accelerate):
+        """The compiled epoch runner when ``accelerate`` asks for it and it can run, else None."""
+        if accelerate not in (True, False, "auto"):
+            raise ValueError(f"accelerate must be True, False or 'auto', got {accelerate!r}")
+        if not accelerate:
+            return None
+        from . import accelerated
+
+        reason = accelerated.unsupported_reason(self)
+        if reason is None:
+            return accelerated.FastEpochs(self)
+        if accelerate is True:
+            raise ValueError(f"accelerate=True, but the compiled epochs cannot run: {reason}")
+        return None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -170,27 +186,36 @@ class Trainer:
         self.optimizer.step()
         return value, hits
 
+    def _run_steps(self, order, state, batch_callbacks) -> tuple[float, int, int]:
+        """The NumPy engine's epoch: (loss total, hits, index of the first bad step or -1)."""
+        total_loss, hits = 0.0, 0
+        for step, start in enumerate(range(0, self.n, self.batch_size)):
+            stop = min(start + self.batch_size, self.n)
+            rows = slice(start, stop) if order is None else order[start:stop]
+            value, batch_hits = self.train_step(rows)
+            if not math.isfinite(value):
+                return total_loss, hits, step
+            hits += batch_hits
+            total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
+            if batch_callbacks:
+                state.step, state.batch_loss = step, value
+                for callback in batch_callbacks:
+                    callback.on_batch_end(state)
+        return total_loss, hits, -1
+
     def run_epoch(self, state: TrainingState, batch_callbacks: Sequence[Callback]) -> dict:
         """One pass over the training data; returns the epoch's training metrics."""
         order = self.epoch_order(state.epoch)
-        total_loss, hits = 0.0, 0
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            for step, start in enumerate(range(0, self.n, self.batch_size)):
-                stop = min(start + self.batch_size, self.n)
-                rows = slice(start, stop) if order is None else order[start:stop]
-                value, batch_hits = self.train_step(rows)
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"the training loss became {value} in epoch {state.epoch + 1}, step "
-                        f"{step + 1}: lower the learning rate or clip the gradients "
-                        "(clip_grad_norm)"
-                    )
-                hits += batch_hits
-                total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
-                if batch_callbacks:
-                    state.step, state.batch_loss = step, value
-                    for callback in batch_callbacks:
-                        callback.on_batch_end(state)
+            if self.fast is not None and not batch_callbacks:
+                total_loss, hits, bad_step = self.fast.run_epoch(order)
+            else:
+                total_loss, hits, bad_step = self._run_steps(order, state, batch_callbacks)
+        if bad_step >= 0:
+            raise FloatingPointError(
+                f"the training loss became non-finite in epoch {state.epoch + 1}, step "
+                f"{bad_step + 1}: lower the learning rate or clip the gradients (clip_grad_norm)"
+            )
         logs = {"loss": total_loss if self.loss.reduction == "sum" else total_loss / self.n}
         if self.classify:
             logs["accuracy"] = hits / self.n
@@ -231,6 +256,7 @@ def fit(
     clip_grad_norm: float | None = None,
     gradient_hooks: Sequence[Callable[[np.ndarray], None]] | None = None,
     distributed="auto",
+    accelerate="auto",
 ) -> History:
     """Train ``net`` on ``(X, Y)`` with mini-batch gradient descent; return the :class:`History`.
 
@@ -278,6 +304,9 @@ def fit(
         ``"auto"`` uses MPI when the script was launched with several ranks (``mpiexec -n 4``).
         Every rank passes the same arguments; rank 0's weights are broadcast first, each rank
         computes its shard of every global batch, and only rank 0 runs ``root_only`` callbacks.
+    accelerate : "auto", True or False
+        Run epochs in compiled code when numba is installed (``matrixprop[fast]``) and the run
+        allows it (:mod:`matrixprop.accelerated`); False forces the NumPy engine.
     """
     epochs = check.positive_int(epochs, "epochs")
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or not (
@@ -287,7 +316,8 @@ def fit(
     make_trainer = Trainer if comm.size == 1 else distributed_module.data_parallel_trainer(comm)
     trainer = make_trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
                            shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
-                           gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm)
+                           gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm,
+                           accelerate=accelerate)
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a pair (X_val, Y_val)")

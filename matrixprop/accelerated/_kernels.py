@@ -1,0 +1,306 @@
+"""Numba kernels of a training epoch: the same equations as the NumPy engine, fused.
+
+The NumPy engine spends one library call per elementwise operation and, at small batches, more
+time in Python than in arithmetic. Here a whole run of steps is one compiled call: each layer is
+one BLAS product plus ONE pass that adds the bias and computes both ``a = f(z)`` and ``f'(z)``;
+the backward pass is one pass per layer for ``D = G * f'(Z)`` and ``db``; the optimizer is one
+pass over the flat parameter buffer. The codes below mirror the names of the NumPy modules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# activation codes (see ACTIVATION_CODES in __init__.py)
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(9)
+# loss codes
+HALF_SSE, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
+# optimizer codes; hyper-parameters are packed in an array (see _pack_optimizer)
+SGD, ADAM, ADAGRAD, RMSPROP = range(4)
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_K = 0.044715
+
+
+@njit(cache=True)
+def _activate(code, param, Z, b, has_bias, A, F, rows):
+    """A = f(Z + b) and F = f'(Z + b), in one pass (softmax: A only, row by row)."""
+    m = Z.shape[1]
+    for i in range(rows):
+        for j in range(m):
+            z = Z[i, j] + b[j] if has_bias else Z[i, j]
+            if code == IDENTITY:
+                a, f = z, 1.0
+            elif code == SIGMOID:
+                a = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
+                f = a * (1.0 - a)
+            elif code == TANH:
+                a = math.tanh(z)
+                f = 1.0 - a * a
+            elif code == RELU:
+                a, f = (z, 1.0) if z > 0.0 else (0.0, 0.0)
+            elif code == LEAKY_RELU:
+                a, f = (z, 1.0) if z > 0.0 else (param * z, param)
+            elif code == ELU:
+                if z > 0.0:
+                    a, f = z, 1.0
+                else:
+                    a = param * math.expm1(z)
+                    f = a + param
+            elif code == SOFTPLUS:
+                a = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+                f = -math.expm1(-a)
+            elif code == GELU:
+                t = math.tanh(_GELU_C * z * (1.0 + _GELU_K * z * z))
+                a = 0.5 * z * (1.0 + t)
+                slope = _GELU_C * z * (1.0 - t) * (1.0 + 3.0 * _GELU_K * z * z)
+                f = 0.5 * (1.0 + t) * (1.0 + slope)
+            else:  # softmax: store z, normalized below
+                a, f = z, 0.0
+            A[i, j] = a
+            F[i, j] = f
+        if code == SOFTMAX:
+            top = A[i, 0]
+            for j in range(1, m):
+                top = max(top, A[i, j])
+            total = 0.0
+            for j in range(m):
+                e = math.exp(A[i, j] - top)
+                A[i, j] = e
+                total += e
+            for j in range(m):
+                A[i, j] /= total
+
+
+@njit(cache=True)
+def _loss_and_delta(loss_code, fused, out_code, A, F, Y, wb, weighted, c, D, rows):
+    """The batch's sum of loss terms (weighted), and D_L = dL/dZ_L written into D."""
+    m = A.shape[1]
+    total = 0.0
+    tiny = math.exp(-100.0)
+    for i in range(rows):
+        w = wb[i] if weighted else 1.0
+        row = 0.0
+        for j in range(m):
+            a, y = A[i, j], Y[i, j]
+            if loss_code == HALF_SSE:
+                row += 0.5 * (a - y) * (a - y)
+                g = a - y
+            elif loss_code == MSE:
+                row += (a - y) * (a - y)
+                g = 2.0 * (a - y)
+            elif loss_code == CROSS_ENTROPY:
+                row -= y * max(math.log(max(a, tiny)), -100.0) if y != 0.0 else 0.0
+                g = -y / max(a, 1e-38)
+            else:
+                row -= y * max(math.log(max(a, tiny)), -100.0) + (1.0 - y) * max(
+                    math.log(max(1.0 - a, tiny)), -100.0)
+                g = (a - y) / max(a * (1.0 - a), 1e-12)
+            D[i, j] = (a - y if fused else g) * c * w
+        total += w * row
+        if fused:
+            continue
+        if out_code == SOFTMAX:  # D = S * (G - sum(G * S))
+            dot = 0.0
+            for j in range(m):
+                dot += D[i, j] * A[i, j]
+            for j in range(m):
+                D[i, j] = A[i, j] * (D[i, j] - dot)
+        else:
+            for j in range(m):
+                D[i, j] *= F[i, j]
+    return total
+
+
+@njit(cache=True)
+def _bias_gradient_and_delta(D, F, db, has_bias, rows, apply_derivative):
+    """D <- D * F (when asked) and db = the column sums of D, in one pass."""
+    m = D.shape[1]
+    if has_bias:
+        for j in range(m):
+            db[j] = 0.0
+    for i in range(rows):
+        for j in range(m):
+            if apply_derivative:
+                D[i, j] *= F[i, j]
+            if has_bias:
+                db[j] += D[i, j]
+
+
+@njit(cache=True)
+def _hits(A, labels, rows):
+    """How many rows' predicted class equals their label."""
+    count = 0
+    m = A.shape[1]
+    for i in range(rows):
+        if m == 1:
+            predicted = 1 if A[i, 0] > 0.5 else 0
+        else:
+            predicted = 0
+            for j in range(1, m):
+                if A[i, j] > A[i, predicted]:
+                    predicted = j
+        if predicted == labels[i]:
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _prepare_gradient(params, grads, n_weights, l2f, clip, wd, decoupled, lr, per_weight):
+    """The book's L2, gradient clipping and weight decay, each one tight pass when in use."""
+    size = params.shape[0]
+    if l2f != 0.0:
+        for i in range(n_weights):
+            grads[i] += l2f * params[i]
+    if clip >= 0.0:
+        norm = 0.0
+        for i in range(size):
+            norm += grads[i] * grads[i]
+        norm = math.sqrt(norm)
+        if norm > clip:
+            scale = clip / norm
+            for i in range(size):
+                grads[i] *= scale
+    if wd != 0.0 and decoupled:
+        for i in range(size):
+            params[i] *= 1.0 - (lr[i] if per_weight else lr[0]) * wd
+    elif wd != 0.0:
+        for i in range(size):
+            grads[i] += wd * params[i]
+
+
+@njit(cache=True)
+def _apply(params, direction, lr, per_weight):
+    """p <- p - lr * direction."""
+    if per_weight:
+        for i in range(params.shape[0]):
+            params[i] -= direction[i] * lr[i]
+    else:
+        rate = lr[0]
+        for i in range(params.shape[0]):
+            params[i] -= direction[i] * rate
+
+
+@njit(cache=True)
+def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip):
+    """One optimizer update over the flat buffers (the same rule as matrixprop.optimizers).
+
+    State buffers: SGD s1 = momentum; Adam s1, s2 = first and second moments; Adagrad s1 = sum
+    of squares; RMSprop s1 = mean square, s2 = mean gradient (centered), s3 = momentum.
+    """
+    size = params.shape[0]
+    per_weight = lr.shape[0] > 1
+    _prepare_gradient(params, grads, n_weights, l2f, clip, hyper[0], hyper[1] != 0.0, lr,
+                      per_weight)
+    if opt_code == SGD:
+        momentum, dampening, nesterov = hyper[2], hyper[3], hyper[4] != 0.0
+        if momentum == 0.0:
+            _apply(params, grads, lr, per_weight)
+            return
+        if t == 1:
+            s1[:] = grads
+        else:
+            for i in range(size):
+                s1[i] = momentum * s1[i] + (1.0 - dampening) * grads[i]
+        if not nesterov:
+            _apply(params, s1, lr, per_weight)
+            return
+        for i in range(size):
+            grads[i] += momentum * s1[i]  # Nesterov's direction g + momentum * buf
+    elif opt_code == ADAM:
+        b1, b2, eps = hyper[2], hyper[3], hyper[4]
+        inv_bc1 = 1.0 / (1.0 - b1**t)
+        inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+        for i in range(size):
+            g = grads[i]
+            s1[i] = b1 * s1[i] + (1.0 - b1) * g
+            s2[i] = b2 * s2[i] + (1.0 - b2) * (g * g)
+            grads[i] = s1[i] / (math.sqrt(s2[i]) * inv_sqrt_bc2 + eps) * inv_bc1
+    elif opt_code == ADAGRAD:
+        eps, decay = hyper[2], 1.0 / (1.0 + (t - 1) * hyper[3])
+        for i in range(size):
+            g = grads[i]
+            s1[i] += g * g
+            grads[i] = g / (math.sqrt(s1[i]) + eps) * decay
+    elif opt_code == RMSPROP:
+        alpha, eps, momentum, centered = hyper[2], hyper[3], hyper[4], hyper[5] != 0.0
+        for i in range(size):
+            g = grads[i]
+            s1[i] = alpha * s1[i] + (1.0 - alpha) * (g * g)
+            if centered:
+                s2[i] = alpha * s2[i] + (1.0 - alpha) * g
+                grads[i] = g / (math.sqrt(s1[i] - s2[i] * s2[i]) + eps)
+            else:
+                grads[i] = g / (math.sqrt(s1[i]) + eps)
+        if momentum != 0.0:
+            for i in range(size):
+                s3[i] = momentum * s3[i] + grads[i]
+            _apply(params, s3, lr, per_weight)
+            return
+    _apply(params, grads, lr, per_weight)  # grads now hold the direction
+
+
+@njit(cache=True)
+def train_steps(X, Y, labels, w, order, start, stop, B,
+                Ws, bs, dWs, dbs, has_bias, codes, aparams, As, Fs, Ds, xb, yb, wb, lb,
+                loss_code, fused, elementwise, reduction, classify,
+                params, grads, n_weights, l2f, clip, opt_code, hyper, lr, s1, s2, s3, t):
+    """Train on ``order[start:stop]`` in batches of exactly ``B`` rows.
+
+    Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, steps taken,
+    index of the first batch whose loss was not finite or -1).
+    """
+    L = len(Ws)
+    weighted = w.shape[0] > 0
+    n_out = Y.shape[1]
+    total, hits, bad = 0.0, 0, -1
+    step = 0
+    for first in range(start, stop, B):
+        for r in range(B):  # gather the batch
+            src = order[first + r]
+            xb[r, :] = X[src, :]
+            yb[r, :] = Y[src, :]
+            if weighted:
+                wb[r] = w[src]
+            if classify:
+                lb[r] = labels[src]
+        A_prev = xb
+        for k in range(L):  # forward: Z = A_prev W^T (BLAS), then A = f(Z + b), F = f'(Z + b)
+            np.dot(A_prev, Ws[k].T, As[k])
+            _activate(codes[k], aparams[k], As[k], bs[k], has_bias[k], As[k], Fs[k], B)
+            A_prev = As[k]
+        A = As[L - 1]
+        if classify:
+            hits += _hits(A, lb, B)
+        count = 0.0
+        if weighted:
+            for r in range(B):
+                count += wb[r]
+        else:
+            count = float(B)
+        if reduction == 1:  # sum
+            c = 1.0
+        elif reduction == 0 and elementwise:  # mean over every element
+            c = 1.0 / (count * n_out)
+        else:
+            c = 1.0 / count
+        value = c * _loss_and_delta(loss_code, fused, codes[L - 1], A, Fs[L - 1], yb, wb,
+                                    weighted, c, Ds[L - 1], B)
+        if not math.isfinite(value):
+            bad = step
+            break
+        total += value if reduction == 1 else value * B
+        for k in range(L - 1, -1, -1):  # backward; D_L already holds f'
+            D = Ds[k]
+            # D = dL/dA * f'(Z) (for hidden layers) and db = the sum of D over the batch
+            _bias_gradient_and_delta(D, Fs[k], dbs[k], has_bias[k], B, k < L - 1)
+            np.dot(D.T, xb if k == 0 else As[k - 1], dWs[k])  # dW = D^T A_prev
+            if k > 0:
+                np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W
+        t += 1
+        _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip)
+        step += 1
+    return total, hits, t, bad

@@ -1,0 +1,130 @@
+"""The compiled epochs (numba) compute what the NumPy engine computes, to float rounding."""
+
+import numpy as np
+import pytest
+
+import matrixprop as mp
+from matrixprop.training import Trainer
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(53, 6))
+LABELS = RNG.integers(0, 3, 53)
+WEIGHTS = RNG.random(53)
+
+HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"]
+PAIRS = [("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"),
+         ("identity", "half_sse"), ("sigmoid", "half_sse"), ("softmax", "mse"),
+         ("tanh", "mse"), ("gelu", "half_sse")]
+OPTIMIZERS = {
+    "sgd": lambda: mp.optimizers.SGD(lr=0.05),
+    "momentum": lambda: mp.optimizers.SGD(lr=0.05, momentum=0.9, dampening=0.1,
+                                          weight_decay=1e-3),
+    "nesterov": lambda: mp.optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: mp.optimizers.Adam(lr=0.01, weight_decay=1e-3),
+    "adamw": lambda: mp.optimizers.AdamW(lr=0.01),
+    "adagrad": lambda: mp.optimizers.Adagrad(lr=0.05, lr_decay=0.01),
+    "rmsprop": lambda: mp.optimizers.RMSprop(lr=0.01, momentum=0.5),
+    "rmsprop-centered": lambda: mp.optimizers.RMSprop(lr=0.01, centered=True),
+}
+
+
+def train_both(make_net, Y, **options):
+    """Final parameters and history of the NumPy engine and of the compiled epochs."""
+    results = []
+    for accelerate in (False, True):
+        net = make_net()
+        opt = options.get("optimizer", OPTIMIZERS["sgd"])()
+        history = mp.fit(net, X, Y, **{**options, "optimizer": opt}, accelerate=accelerate)
+        results.append((net.params.copy(), history))
+    return results
+
+
+def assert_same(results, rtol=1e-12):
+    (numpy_params, numpy_history), (fast_params, fast_history) = results
+    scale = np.max(np.abs(numpy_params))
+    assert np.max(np.abs(numpy_params - fast_params)) <= rtol * scale
+    np.testing.assert_allclose(fast_history["loss"], numpy_history["loss"], rtol=1e-9)
+    if "accuracy" in numpy_history:
+        assert fast_history["accuracy"] == numpy_history["accuracy"]
+
+
+def targets(loss):
+    return np.eye(3)[LABELS] if loss == "binary_cross_entropy" else LABELS
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize(("output", "loss"), PAIRS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
+def test_every_activation_and_loss_matches_the_numpy_engine(hidden, output, loss, reduction):
+    results = train_both(lambda: mp.MLP([6, 5, 4, 3], hidden, output, seed=1, dtype="float64"),
+                         targets(loss), loss=mp.losses.get(loss, reduction=reduction),
+                         batch_size=8, epochs=2, seed=3)
+    assert_same(results)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_with_l2_clipping_and_weights_matches(name):
+    results = train_both(lambda: mp.MLP([6, 7, 3], "tanh", "softmax", seed=2, dtype="float64"),
+                         LABELS, optimizer=OPTIMIZERS[name], batch_size=10, epochs=3, seed=4,
+                         l2=0.5, clip_grad_norm=0.3, sample_weight=WEIGHTS)
+    assert_same(results)
+
+
+def test_per_weight_rates_layers_without_bias_and_no_shuffling():
+    def make():
+        return mp.Network([mp.Dense(6, 5, "relu", bias=False), mp.Dense(5, 3, "softmax")],
+                          seed=0, dtype="float64")
+
+    rates = {"layers.0.weight": np.linspace(0, 0.1, 30).reshape(5, 6), "default": 0.05}
+    results = train_both(make, LABELS, optimizer=lambda: mp.optimizers.Adam(lr=rates),
+                         batch_size=7, epochs=2, shuffle=False)
+    assert_same(results)
+    frozen = results[1][0][0]  # the weight whose rate is 0 has not moved
+    assert frozen == make().params[0]
+
+
+def test_float32_matches_within_float32_rounding():
+    results = train_both(lambda: mp.MLP([6, 16, 3], "relu", "softmax", seed=0), LABELS,
+                         batch_size=4, epochs=3, seed=0)
+    (a, _), (b, _) = results
+    assert a.dtype == b.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_compiled_path_is_used_only_when_it_can_run():
+    net = mp.MLP([6, 4, 3], "relu", "softmax", seed=0)
+
+    def trainer(**options):
+        settings = dict(loss=None, optimizer=None, batch_size=8, shuffle=True, seed=0, l2=0.0,
+                        sample_weight=None, gradient_hooks=None, clip_grad_norm=None)
+        return Trainer(net, X, LABELS, **{**settings, **options})
+
+    assert trainer(accelerate="auto").fast is not None
+    assert trainer(accelerate=False).fast is None
+    assert trainer(accelerate="auto", gradient_hooks=[print]).fast is None
+    with pytest.raises(ValueError, match="gradient hooks"):
+        trainer(accelerate=True, gradient_hooks=[print])
+    dropout = mp.MLP([6, 4, 3], "relu", "softmax", seed=0, dropout=0.5)
+    with pytest.raises(ValueError, match="dropout"):
+        mp.fit(dropout, X, LABELS, accelerate=True)
+    with pytest.raises(ValueError, match="accelerate must be"):
+        trainer(accelerate="yes")
+
+
+def test_divergence_is_reported_at_its_step():
+    net = mp.MLP([6, 8, 1], "identity", seed=0)
+    with pytest.raises(FloatingPointError, match="epoch 1, step"):
+        mp.fit(net, X * 1e3, X[:, 0] * 1e3, loss="mse", optimizer=mp.optimizers.SGD(lr=10.0),
+               batch_size=4, epochs=5, accelerate=True)
+
+
+def test_batch_callbacks_run_on_the_numpy_engine():
+    seen = []
+
+    class EveryBatch(mp.Callback):
+        def on_batch_end(self, state):
+            seen.append(state.step)
+
+    mp.fit(mp.MLP([6, 3], "softmax", seed=0), X, LABELS, batch_size=10, epochs=1,
+           callbacks=[EveryBatch()], accelerate="auto")
+    assert seen == [0, 1, 2, 3, 4, 5]
