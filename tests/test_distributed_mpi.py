@@ -100,14 +100,18 @@ def test_blas_threads_are_the_cores_shared_by_the_ranks(parallel):
     assert list(results["threads"]) == [max(1, cores // n)] * n
 
 
-def test_a_failing_rank_ends_the_job_promptly_with_its_message():
+@pytest.mark.parametrize("how, message", [
+    ("callback", "RuntimeError: rank 1 failed on purpose"),
+    ("data", "ValueError: rank 1 has 60 training samples in batches of 8, rank 0 has 64"),
+])
+def test_a_failing_rank_ends_the_job_promptly_with_its_message(how, message):
     started = time.perf_counter()
-    result = launch(2, SCRIPTS / "failing_rank.py", timeout=60)
+    result = launch(2, SCRIPTS / "failing_rank.py", how, timeout=60)
     seconds = time.perf_counter() - started
     assert result.returncode != 0
     assert seconds < 20, seconds
     assert "rank 1 of 2 failed" in result.stderr, result.stderr
-    assert "RuntimeError: rank 1 failed on purpose" in result.stderr
+    assert message in result.stderr, result.stderr
 
 
 def test_the_command_line_under_mpiexec_writes_one_run_as_one_process_does(tmp_path):
