@@ -25,7 +25,7 @@ def make_server() -> uvicorn.Server:
     Serve with ``server.run(sockets=[bind(host, port)])`` (it blocks; set
     ``server.should_exit`` to stop it).
     """
-    config = uvicorn.Config(create_app(), log_level="warning", ws="websockets-sansio",
+    config = uvicorn.Config(create_app(), log_level="warning", ws="auto",
                             ws_max_size=_WS_MAX_BYTES, lifespan="off")
     return uvicorn.Server(config)
 
