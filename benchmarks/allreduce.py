@@ -138,7 +138,8 @@ def run_job(ranks: int) -> dict:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     env = {k: v for k, v in os.environ.items() if k not in distributed.THREAD_VARIABLES}
     result = subprocess.run([str(mpiexec), "-n", str(ranks), sys.executable, __file__,
-                             "--worker"], capture_output=True, text=True, env=env, timeout=300)
+                             "--worker"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, env=env, timeout=300)
     if result.returncode:
         raise RuntimeError(f"the MPI job failed:\n{result.stderr}")
     return json.loads(result.stdout)

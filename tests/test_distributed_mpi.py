@@ -45,7 +45,8 @@ def launch(n: int, *args, cwd: Path | None = None,
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     launcher = [str(MPIEXEC), "-n", str(n)] if n > 1 else []
     return subprocess.run([*launcher, sys.executable, *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
