@@ -8,7 +8,7 @@ all-reduce adds the partial sums, and every rank applies the same update to the 
 with more than one rank::
 
     mpiexec -n 4 python train.py            # a laptop or one server
-    srun --ntasks=64 python train.py        # Slurm
+    srun --mpi=pmi2 -n 64 python train.py   # Slurm
 
 A :class:`Communicator` is one process alone (every collective leaves its data as it is);
 :class:`MPICommunicator` spans the ranks of an MPI job through ``mpi4py``, which is imported
