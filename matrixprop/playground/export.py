@@ -2,8 +2,9 @@
 
 The model is written by :func:`matrixprop.save`, so ``mp.load`` and every ``matrixprop``
 command read it. The data is an ``.npz`` archive (``X``, ``y``, ``X_test``, ``y_test``) that
-``matrixprop train --dataset`` reads; with it the command line repeats the run exactly: the same
-initial weights, batches and updates (a run here is ``Trainer.run_epoch``, as in ``mp.fit``).
+``matrixprop train --dataset`` reads; with it the command line repeats the run: the same initial
+weights, batches and updates (a run here is ``Trainer.run_epoch``, as in ``mp.fit``), equal up to
+float32 rounding where ``fit`` runs its epochs compiled (``matrixprop[fast]``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """One learner's run: the data, the network, and the engine's trainer, stepped an epoch at a time.
 
 Training is :class:`matrixprop.training.Trainer` -- the machinery of :func:`matrixprop.fit` --
-run epoch by epoch (``Trainer.run_epoch``), so a run here makes exactly the updates that
-``mp.fit`` (and the equivalent ``matrixprop train`` command) makes with the same settings.
+run epoch by epoch (``Trainer.run_epoch``), so a run here makes the updates that ``mp.fit`` (and
+the equivalent ``matrixprop train`` command) makes with the same settings. It runs NumPy's
+engine: ``fit``'s compiled epochs (``accelerate``) would stall the page's first frame for seconds
+while they compile, and agree only up to float32 rounding.
 A :class:`Session` is used from a server's worker threads: every method takes its lock.
 """
 
