@@ -312,6 +312,13 @@ class Softmax(Activation):
         G *= A
         return G
 
+    def __call__(self, z):
+        """Softmax of each row of ``z`` (a 1-D ``z`` is one row)."""
+        z = np.asarray(z)
+        if z.ndim == 1:
+            return super().__call__(z.reshape(1, -1)).reshape(z.shape)
+        return super().__call__(z)
+
     def derivative(self, z):
         s = self(z)
         return s * (1.0 - s)

@@ -129,9 +129,8 @@ class Diagnostics(Callback):
 def _record(state: TrainingState, key: str, value: float) -> None:
     """Add ``key`` to the epoch just appended to the History (NaN for earlier epochs without
     it, so every column keeps one value per epoch) and to the epoch's logs."""
-    column = state.history.history.setdefault(key, [])
-    column.extend([math.nan] * (len(state.history.epochs) - 1 - len(column)))
-    column.append(value)
+    column = state.history.history.setdefault(key, [math.nan] * len(state.history.epochs))
+    column[-1] = value
     state.logs[key] = value
 
 

@@ -42,9 +42,13 @@ class History:
         self.best_epoch: int | None = None
 
     def append(self, epoch: int, logs: dict) -> None:
+        """Record one epoch's metrics; a metric missing in some epochs is NaN there, so every
+        list stays aligned with ``epochs``."""
+        for key in logs:
+            self.history.setdefault(key, [math.nan] * len(self.epochs))
         self.epochs.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
+        for key, values in self.history.items():
+            values.append(logs.get(key, math.nan))
 
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]

@@ -88,3 +88,10 @@ def test_parameters_and_names():
     assert mp.activations.get(leaky) == leaky and mp.activations.get(leaky) is not leaky
     assert mp.activations.get("logistic").name == "sigmoid"
     assert "gelu" in mp.activations.names()
+
+
+def test_softmax_of_a_vector_is_one_row():
+    z = np.array([1.0, 2.0, 3.0])
+    s = mp.activations.get("softmax")(z)
+    assert s.shape == (3,)
+    np.testing.assert_allclose(s, np.exp(z) / np.exp(z).sum(), rtol=1e-14)

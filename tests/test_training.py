@@ -204,3 +204,15 @@ def test_progress_bar_and_logger_callbacks_report(caplog):
     assert "epoch 2/2" in stream.getvalue()
     assert "samples/s" in stream.getvalue()
     assert "epoch 2/2" in caplog.text and "loss=" in caplog.text
+
+
+def test_history_keeps_metrics_aligned_when_one_appears_late(tmp_path):
+    history = mp.History()
+    history.append(0, {"loss": 1.0})
+    history.append(1, {"loss": 0.5, "grad_norm": 2.0})
+    history.append(2, {"grad_norm": 1.0})
+    assert history["loss"][:2] == [1.0, 0.5] and np.isnan(history["loss"][2])
+    assert np.isnan(history["grad_norm"][0]) and history["grad_norm"][1:] == [2.0, 1.0]
+    history.to_csv(tmp_path / "h.csv")
+    rows = (tmp_path / "h.csv").read_text().splitlines()
+    assert rows == ["epoch,loss,grad_norm", "1,1.0,nan", "2,0.5,2.0", "3,nan,1.0"]
