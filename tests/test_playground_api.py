@@ -140,7 +140,7 @@ def test_config_must_be_an_object():
         Config.from_dict([1, 2])
 
 
-def test_session_trains_exactly_like_fit():
+def test_session_trains_like_fit():
     """A session's epochs are Trainer.run_epoch: the same updates as mp.fit (up to float32
     rounding: fit may run its epochs in compiled code)."""
     config = Config.from_dict({**XOR, "lr_multipliers": [0.5, 2.0], "l2": 0.01})

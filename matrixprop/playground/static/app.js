@@ -280,11 +280,11 @@
         cell.innerHTML = `<span>input</span><span>${run.sizes[0]}</span>`;
       } else {
         const name = k === last ? "output" : `layer ${k}`;
-        let html = `<span>${name}</span><span class="pair">`;
+        let html = `<span>${name}</span>`;
         if (k < last) {
           html += `<input type="number" min="1" max="${state.options.max_neurons}" data-role="neurons" data-index="${k - 1}" value="${c.hidden[k - 1]}" aria-label="Neurons in hidden layer ${k}" title="neurons">`;
         }
-        html += `<span aria-hidden="true">α×</span><input type="text" inputmode="decimal" data-role="multiplier" data-index="${k - 1}" value="${c.lr_multipliers[k - 1]}" aria-label="Learning-rate multiplier of layer ${k}" title="learning-rate multiplier: this layer learns with α × this">`;
+        html += `<span class="pair"><span aria-hidden="true">α×</span><input type="text" inputmode="decimal" data-role="multiplier" data-index="${k - 1}" value="${c.lr_multipliers[k - 1]}" aria-label="Learning-rate multiplier of layer ${k}" title="learning-rate multiplier: this layer learns with α × this">`;
         cell.innerHTML = html + "</span>";
       }
       bar.append(cell);
@@ -530,10 +530,12 @@
     const k = n.layer;
     const last = state.run.sizes.length - 1;
     const output = k === last;
-    const prev = k === 1 ? "x" : `a${k - 1}`;
+    // the layer's input: x, or the outputs a_{k-1} of the layer before; entry i of it
+    const prev = k === 1 ? "x" : `a<sub>${k - 1}</sub>`;
+    const input = (i) => (k === 1 ? `x<sub>${i}</sub>` : `a<sub>${k - 1},${i}</sub>`);
     $("inspector-title").textContent = `Layer ${k}, neuron ${n.index} (${n.activation}${output ? ", output" : ""})`;
     let html = `<p>Training sample #${n.sample}: x = ${vector("x", n.x)}, y = ${num("y", n.y)}; network output ${vector("output", n.output)}, loss C = ${num("loss", n.loss)}</p>`;
-    html += `<p class="eq">z = Σ<sub>i</sub> w<sub>i</sub> ${prev}<sub>i</sub> + b = ${num("z", n.z)} &nbsp;&nbsp; a = ${escapeHtml(n.activation)}(z) = ${num("a", n.a)}</p>`;
+    html += `<p class="eq">z = Σ<sub>i</sub> w<sub>i</sub> ${input("i")} + b = ${num("z", n.z)} &nbsp;&nbsp; a = ${escapeHtml(n.activation)}(z) = ${num("a", n.a)}</p>`;
     if (!output) {
       const terms = n.weights.map((w, i) => `${num(`w_out.${i}`, w)} × ${num(`delta_next.${i}`, n.downstream_deltas[i])}`).join(" + ");
       html += `<p><b>The article's chain rule</b> for this neuron (it feeds ${n.weights.length} neuron(s) of layer ${k + 1}):</p>`;
@@ -551,7 +553,7 @@
     }
     const diff = Math.abs(n.delta - n.matrix_delta);
     html += `<p class="${n.agrees ? "agree" : "disagree"}" data-key="agrees" data-value="${n.agrees}">${n.agrees ? "✓ They agree" : "✗ They differ"} (|difference| = ${fmt(diff)}), and so do the weight gradients below.</p>`;
-    html += `<p>Weights into the neuron: ∂C/∂w = ∂C/∂z · ∂z/∂w = δ · ${prev}<sub>i</sub>; update w − α ∂C/∂w with α = ${num("alpha", n.alpha)} (learning rate × this layer's multiplier).</p>`;
+    html += `<p>Weights into the neuron: ∂C/∂w = ∂C/∂z · ∂z/∂w = δ · ${input("i")}; update w − α ∂C/∂w with α = ${num("alpha", n.alpha)} (learning rate × this layer's multiplier).</p>`;
     if (n.optimizer !== "sgd") {
       html += `<p class="note">The update shown is the article's plain rule; ${escapeHtml(n.optimizer)} scales each weight's step by its own gradient history.</p>`;
     }
@@ -559,10 +561,10 @@
       const e = n.edge;
       html += `<p class="eq">Selected weight W<sub>${k}</sub>[${n.index}, ${e.input}]: w = ${num("edge.w", e.w)}; ∂C/∂w = ${num("edge.delta", n.delta)} × ${num("edge.a_in", e.a_in)} = ${num("edge.gradient", e.gradient)} (engine: ${num("edge.matrix_gradient", e.matrix_gradient)}); w − α ∂C/∂w = ${num("edge.w_updated", e.w_updated)}</p>`;
     }
-    html += `<table><thead><tr><th scope="col">from</th><th scope="col">${prev}<sub>i</sub> = ∂z/∂w</th><th scope="col">w</th><th scope="col">∂C/∂w (chain rule)</th><th scope="col">row ${n.index} of δ ${prev}<sup>T</sup> (engine)</th><th scope="col">w − α ∂C/∂w</th><th scope="col"></th></tr></thead><tbody>`;
+    html += `<table><thead><tr><th scope="col">from</th><th scope="col">${input("i")} = ∂z/∂w</th><th scope="col">w</th><th scope="col">∂C/∂w (chain rule)</th><th scope="col">row ${n.index} of δ ${prev}<sup>T</sup> (engine)</th><th scope="col">w − α ∂C/∂w</th><th scope="col"></th></tr></thead><tbody>`;
     n.inputs.forEach((a, i) => {
       const selected = n.edge && n.edge.input === i + 1;
-      html += `<tr class="${selected ? "selected" : ""}"><td>${prev}<sub>${i + 1}</sub></td><td>${num(`inputs.${i}`, a)}</td><td>${num(`W_row.${i}`, n.W_row[i])}</td><td>${num(`gradient.${i}`, n.weight_gradient[i])}</td><td>${num(`matrix_gradient.${i}`, n.matrix_weight_gradient[i])}</td><td>${num(`updated.${i}`, n.W_updated[i])}</td><td><button type="button" data-weight="${i + 1}" aria-label="Show weight from ${prev} ${i + 1}">show</button></td></tr>`;
+      html += `<tr class="${selected ? "selected" : ""}"><td>${input(i + 1)}</td><td>${num(`inputs.${i}`, a)}</td><td>${num(`W_row.${i}`, n.W_row[i])}</td><td>${num(`gradient.${i}`, n.weight_gradient[i])}</td><td>${num(`matrix_gradient.${i}`, n.matrix_weight_gradient[i])}</td><td>${num(`updated.${i}`, n.W_updated[i])}</td><td><button type="button" data-weight="${i + 1}" aria-label="Show the weight from input ${i + 1}">show</button></td></tr>`;
     });
     html += `<tr><td>bias</td><td>1</td><td>${num("b", n.b)}</td><td>${num("bias_gradient", n.delta)}</td><td>${num("matrix_bias_gradient", n.matrix_delta)}</td><td>${num("b_updated", n.b_updated)}</td><td></td></tr></tbody></table>`;
     $("inspector-body").innerHTML = html;
