@@ -80,14 +80,24 @@ def gemm_bound(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
     return _timed(steps * case.batch, lambda: plan.run(steps), plan.flops * steps)
 
 
-def matrixprop_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
-    """One call of ``mp.fit(..., epochs=1)``: the whole call is timed, input checks included."""
+def matrixprop_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0,
+                     accelerate="auto") -> Run:
+    """One call of ``mp.fit(..., epochs=1)``: the whole call is timed, input checks included.
+
+    ``accelerate="auto"`` is the fastest path installed (the compiled epochs with numba);
+    ``False`` the pure NumPy engine.
+    """
     net = build_network(case, seed)
     optimizer = mp.optimizers.SGD(lr=LR)
     epochs = count(seed)
     return _timed(len(X), lambda: mp.fit(
         net, X, y, loss=case.loss, optimizer=optimizer, batch_size=case.batch, epochs=1,
-        shuffle=True, seed=next(epochs)))
+        shuffle=True, seed=next(epochs), accelerate=accelerate))
+
+
+def matrixprop_numpy_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """:func:`matrixprop_train` on the pure NumPy engine (no compiled epochs)."""
+    return matrixprop_train(case, X, y, seed, accelerate=False)
 
 
 def matrixprop_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:

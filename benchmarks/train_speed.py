@@ -30,6 +30,7 @@ from benchmarks.cases import CASES, LR, Case, make_data, read_mnist  # noqa: E40
 # name, factory for training cases, factory for inference cases, module it needs
 CONTENDERS = (
     ("matrixprop", c.matrixprop_train, c.matrixprop_predict, None),
+    ("mp NumPy", c.matrixprop_numpy_train, None, None),
     ("PyTorch", c.torch_train, c.torch_predict, "torch"),
     ("sklearn", c.sklearn_train, None, "sklearn.neural_network"),
     ("JAX step", c.jax_step, None, "jax"),

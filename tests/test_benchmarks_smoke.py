@@ -125,8 +125,8 @@ def test_summary_gives_medians_and_paired_ratios():
     assert summary["median"] == {"matrixprop": 100.0, "PyTorch": 50.0}
     assert summary["ratios"] == {"PyTorch": 2.0}
     cells = table([summary])[-1].strip("| ").split(" | ")
-    assert cells[2:5] == ["100", "50", "–"]  # matrixprop, PyTorch, sklearn (absent)
-    assert cells[8] == "2.00"  # mp/PyTorch
+    assert cells[2:6] == ["100", "–", "50", "–"]  # matrixprop, mp NumPy (absent), PyTorch, sklearn
+    assert cells[9] == "2.00"  # mp/PyTorch, after the seven rates and mp/mp NumPy
 
 
 def test_absent_frameworks_are_skipped_with_a_note(monkeypatch):
@@ -136,7 +136,7 @@ def test_absent_frameworks_are_skipped_with_a_note(monkeypatch):
     monkeypatch.setattr(environment, "try_import",
                         lambda name: None if name.split(".")[0] in absent else object())
     chosen, notes = train_speed.available_contenders(train=True)
-    assert list(chosen) == ["matrixprop", "sklearn", "GEMM bound"]
+    assert list(chosen) == ["matrixprop", "mp NumPy", "sklearn", "GEMM bound"]
     assert notes == ["PyTorch skipped: torch is not installed",
                      "JAX step skipped: jax is not installed",
                      "JAX scan skipped: jax is not installed"]
