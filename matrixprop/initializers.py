@@ -1,6 +1,7 @@
 """Weight initializers. Each fills a weight matrix of shape (n_out, n_in) from a NumPy Generator.
 
-Biases start at zero, except with ``"normal"`` (Nielsen's first network draws them from N(0, 1) too).
+Biases start at zero, except with ``"normal"``: Nielsen's first network draws them from N(0, 1)
+too.
 
 =====================  ==========================================================
 name                   distribution of each weight

@@ -144,7 +144,10 @@ class HalfSSE(Loss):
 
 
 class MSE(Loss):
-    """Squared error per element, ``(a - y)^2``, as PyTorch's ``MSELoss``. ``dL/dA = 2c (A - Y)``."""
+    """Squared error per element, ``(a - y)^2``, as PyTorch's ``MSELoss``.
+
+    ``dL/dA = 2c (A - Y)``.
+    """
 
     name = "mse"
     elementwise = True

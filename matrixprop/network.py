@@ -197,7 +197,7 @@ class Network:
     def _forward(self, X: np.ndarray, ws: list[LayerWorkspace], rng=None) -> np.ndarray:
         """Forward pass of a validated batch; ``rng`` (training) turns dropout on."""
         A = X
-        for layer, lw in zip(self.layers, ws):
+        for layer, lw in zip(self.layers, ws, strict=True):
             A = lw.out = layer.forward(A, lw, rng)
         return A
 
@@ -326,7 +326,8 @@ class MLP(Network):
     ):
         sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
         if not isinstance(sizes, list) or len(sizes) < 2:
-            raise ValueError(f"sizes must list at least an input and an output width, got {sizes!r}")
+            raise ValueError(
+                f"sizes must list at least an input and an output width, got {sizes!r}")
         n_hidden = len(sizes) - 2
         hidden = _per_layer(activation, n_hidden, "activation")
         if output_activation is None:

@@ -62,7 +62,8 @@ def test_softmax_backward_is_the_jacobian_vector_product():
     z, g = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
     softmax = mp.activations.get("softmax")
     s = softmax(z)
-    expected = np.stack([(np.diag(row) - np.outer(row, row)) @ gi for row, gi in zip(s, g)])
+    jacobians = [np.diag(row) - np.outer(row, row) for row in s]
+    expected = np.stack([J @ gi for J, gi in zip(jacobians, g, strict=True)])
     np.testing.assert_allclose(softmax.backward(g.copy(), z.copy(), s.copy()), expected,
                                rtol=1e-12)
 

@@ -126,7 +126,7 @@ def test_summary_gives_medians_and_paired_ratios():
     assert summary["ratios"] == {"PyTorch": 2.0}
     cells = table([summary])[-1].strip("| ").split(" | ")
     assert cells[2:6] == ["100", "–", "50", "–"]  # matrixprop, mp NumPy (absent), PyTorch, sklearn
-    assert cells[9] == "2.00"  # mp/PyTorch, after the seven rates and mp/mp NumPy
+    assert cells[10] == "2.00"  # mp/PyTorch, after the seven rates and mp/mp NumPy
 
 
 def test_absent_frameworks_are_skipped_with_a_note(monkeypatch):
