@@ -11,9 +11,20 @@ import numpy as np
 
 import matrixprop as mp
 
-__all__ = ["Case", "CASES", "LR", "N_CLASSES", "initial_state", "make_data", "read_mnist"]
+__all__ = ["Case", "CASES", "DTYPES", "LR", "N_CLASSES", "OPTIMIZERS", "describe_optimizer",
+           "initial_state", "make_data", "make_optimizer", "read_mnist"]
 
 LR = 0.01  # plain SGD, the same in every framework
+ADAM_LR = 0.001  # PyTorch's default for Adam
+# optimizer key -> (class name in matrixprop.optimizers and torch.optim, keyword arguments):
+# the two libraries share the names, the defaults and the update formulas
+OPTIMIZERS: dict[str, tuple[str, dict]] = {
+    "sgd": ("SGD", {"lr": LR}),
+    "momentum": ("SGD", {"lr": LR, "momentum": 0.9}),
+    "nesterov": ("SGD", {"lr": LR, "momentum": 0.9, "nesterov": True}),
+    "adam": ("Adam", {"lr": ADAM_LR}),
+}
+DTYPES = ("float32", "float64")
 N_CLASSES = 10
 N_FEATURES = 784
 MNIST_TRAIN = 60_000  # training images in MNIST: no row's epoch needs more
@@ -41,7 +52,11 @@ class Case:
     quick_samples : int
         Samples per timed epoch with ``--quick``.
     train : bool
-        Training (forward, backward, SGD step) or inference (forward only).
+        Training (forward, backward, optimizer step) or inference (forward only).
+    optimizer : str
+        A key of :data:`OPTIMIZERS` (``"sgd"``: plain SGD at :data:`LR`).
+    dtype : str
+        ``"float32"`` or ``"float64"``: the data, the weights and every framework's arithmetic.
     """
 
     key: str
@@ -52,6 +67,15 @@ class Case:
     samples: int
     quick_samples: int
     train: bool = True
+    optimizer: str = "sgd"
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
     @property
     def output_activation(self) -> str:
@@ -61,10 +85,13 @@ class Case:
     def label(self) -> str:
         """The row's name in the table."""
         net = "[" + ",".join(map(str, self.sizes)) + "]"
+        extra = "" if self.dtype == "float32" else f", {self.dtype}"
         if not self.train:
-            return f"inference {net} {self.activation}, {self.batch}"
+            return f"inference {net} {self.activation}, {self.batch}{extra}"
         loss = "half-SSE" if self.loss == "half_sse" else "softmax CE"
-        return f"{net} {self.activation} {loss}, {self.batch}"
+        if self.optimizer != "sgd":
+            extra = f", {self.optimizer}{extra}"
+        return f"{net} {self.activation} {loss}, {self.batch}{extra}"
 
     def epoch_samples(self, samples: int) -> int:
         """``samples`` rounded down to whole batches (at least one), so no step is partial."""
@@ -139,4 +166,16 @@ def initial_state(case: Case, seed: int = 0) -> dict[str, np.ndarray]:
 def build_network(case: Case, seed: int = 0) -> mp.Network:
     """The matrixprop network of ``case``."""
     return mp.MLP(list(case.sizes), activation=case.activation,
-                  output_activation=case.output_activation, seed=seed, dtype="float32")
+                  output_activation=case.output_activation, seed=seed, dtype=case.dtype)
+
+
+def describe_optimizer(key: str) -> str:
+    """The optimizer ``key`` as a call: ``"SGD(lr=0.01, momentum=0.9)"``."""
+    kind, params = OPTIMIZERS[key]
+    return f"{kind}({', '.join(f'{name}={value}' for name, value in params.items())})"
+
+
+def make_optimizer(case: Case) -> mp.optimizers.Optimizer:
+    """A fresh matrixprop optimizer of ``case`` (see :data:`OPTIMIZERS`)."""
+    kind, params = OPTIMIZERS[case.optimizer]
+    return getattr(mp.optimizers, kind)(**params)

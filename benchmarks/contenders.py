@@ -3,9 +3,10 @@
 Every factory takes ``(case, X, y, seed)`` where ``X`` (n, 784) float32 and ``y`` (n,) int labels
 hold exactly the samples of one epoch (whole batches), and returns a callable that runs one
 epoch (one pass of inference for an inference case) and returns its :class:`Timing`. Set-up --
-building the model, moving data into the framework, compiling -- happens in the factory, outside
-the timing. Training is plain SGD at :data:`cases.LR`, reshuffled every epoch, the shuffled batch
-gathered at every step.
+building the model, moving data into the framework, converting it to the case's dtype, compiling
+-- happens in the factory, outside the timing. Training runs the case's optimizer (plain SGD at
+:data:`cases.LR` unless the case says otherwise), reshuffled every epoch, the shuffled batch
+gathered at every step. The JAX contenders run plain SGD in float32 only.
 
 PyTorch, scikit-learn and JAX are imported inside their factories, so that the GEMM bound and
 matrixprop run without them.
@@ -23,7 +24,7 @@ import numpy as np
 
 import matrixprop as mp
 
-from .cases import LR, N_CLASSES, Case, build_network, initial_state
+from .cases import LR, N_CLASSES, OPTIMIZERS, Case, build_network, initial_state, make_optimizer
 from .gemm import GemmPlan
 
 __all__ = [
@@ -75,7 +76,8 @@ def _timed(n: int, epoch: Callable[[], object], flops: int | None = None) -> Run
 # -- the bound and matrixprop --------------------------------------------------------------
 def gemm_bound(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
     """Only the matrix products of the epoch's steps (see :mod:`benchmarks.gemm`)."""
-    plan = GemmPlan.for_network(case.sizes, case.batch, train=case.train, seed=seed)
+    plan = GemmPlan.for_network(case.sizes, case.batch, train=case.train, dtype=case.dtype,
+                                seed=seed)
     steps = len(X) // case.batch
     return _timed(steps * case.batch, lambda: plan.run(steps), plan.flops * steps)
 
@@ -88,7 +90,8 @@ def matrixprop_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0,
     ``False`` the pure NumPy engine.
     """
     net = build_network(case, seed)
-    optimizer = mp.optimizers.SGD(lr=LR)
+    optimizer = make_optimizer(case)
+    X = _in_dtype(case, X)
     epochs = count(seed)
     return _timed(len(X), lambda: mp.fit(
         net, X, y, loss=case.loss, optimizer=optimizer, batch_size=case.batch, epochs=1,
@@ -103,14 +106,21 @@ def matrixprop_numpy_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int =
 def matrixprop_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
     """``net.predict(X, batch_size=case.batch)``: the outputs, softmax included."""
     net = build_network(case, seed)
+    X = _in_dtype(case, X)
     return _timed(len(X), lambda: net.predict(X, batch_size=case.batch))
+
+
+def _in_dtype(case: Case, X: np.ndarray) -> np.ndarray:
+    """``X`` in the case's dtype, converted once at set-up (never inside a timed epoch)."""
+    return np.ascontiguousarray(X, dtype=case.dtype)
 
 
 # -- PyTorch ---------------------------------------------------------------------------------
 def _torch_model(case: Case, seed: int):
     """``nn.Sequential`` of Linear layers and activations, with the shared initial weights.
 
-    A cross-entropy network ends on its logits (``F.cross_entropy`` fuses the softmax).
+    A cross-entropy network ends on its logits (``F.cross_entropy`` fuses the softmax). The
+    layers hold the case's dtype.
     """
     import torch
 
@@ -118,7 +128,7 @@ def _torch_model(case: Case, seed: int):
     state = initial_state(case, seed)
     modules = []
     for k, (n_in, n_out) in enumerate(pairwise(case.sizes)):
-        linear = torch.nn.Linear(n_in, n_out)
+        linear = torch.nn.Linear(n_in, n_out, dtype=getattr(torch, case.dtype))
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(state[f"layers.{k}.weight"]))
             linear.bias.copy_(torch.from_numpy(state[f"layers.{k}.bias"]))
@@ -128,8 +138,16 @@ def _torch_model(case: Case, seed: int):
     return torch.nn.Sequential(*modules)
 
 
-def _one_hot(y: np.ndarray) -> np.ndarray:
-    return np.eye(N_CLASSES, dtype=np.float32)[y]
+def _one_hot(y: np.ndarray, dtype="float32") -> np.ndarray:
+    return np.eye(N_CLASSES, dtype=dtype)[y]
+
+
+def torch_optimizer(case: Case, parameters):
+    """The ``torch.optim`` optimizer of ``case``, with the settings matrixprop's run uses."""
+    import torch
+
+    kind, params = OPTIMIZERS[case.optimizer]
+    return getattr(torch.optim, kind)(parameters, **params)
 
 
 def torch_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
@@ -138,11 +156,11 @@ def torch_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
     import torch.nn.functional as F
 
     model = _torch_model(case, seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    optimizer = torch_optimizer(case, model.parameters())
     generator = torch.Generator().manual_seed(seed)
-    Xt = torch.from_numpy(X)
+    Xt = torch.from_numpy(_in_dtype(case, X))
     if case.loss == "half_sse":  # the sum over outputs and the batch, halved, over B
-        targets = torch.from_numpy(_one_hot(y))
+        targets = torch.from_numpy(_one_hot(y, case.dtype))
 
         def loss_fn(out, t):
             return F.mse_loss(out, t, reduction="sum") * (0.5 / out.shape[0])
@@ -170,8 +188,8 @@ def torch_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Ru
     import torch
 
     model = _torch_model(case, seed)
-    Xt = torch.from_numpy(X)
-    out = torch.empty((len(X), case.sizes[-1]))
+    Xt = torch.from_numpy(_in_dtype(case, X))
+    out = torch.empty((len(X), case.sizes[-1]), dtype=Xt.dtype)
     n, B = len(X), case.batch
 
     def epoch() -> None:
@@ -184,21 +202,26 @@ def torch_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Ru
 
 # -- scikit-learn ----------------------------------------------------------------------------
 def sklearn_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
-    """``MLPClassifier(max_iter=1, solver="sgd", ...).fit``: one epoch of plain SGD.
+    """``MLPClassifier(max_iter=1, solver=..., ...).fit``: one epoch of the case's optimizer.
 
     scikit-learn's classifier always ends on softmax (logistic for two classes) with log-loss,
     so the half-SSE case runs with that output; ``fit`` also validates the input and draws the
-    initial weights, as a user's call does.
+    initial weights, as a user's call does. It computes in the dtype of ``X``.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
     seeds = count(seed)
+    X = _in_dtype(case, X)
+    kind, opt = OPTIMIZERS[case.optimizer]
+    solver = dict(solver="adam") if kind == "Adam" else dict(
+        solver="sgd", momentum=opt.get("momentum", 0.0),
+        nesterovs_momentum=opt.get("nesterov", False))
     params = dict(
         hidden_layer_sizes=case.sizes[1:-1],
         activation={"sigmoid": "logistic", "relu": "relu"}[case.activation],
-        solver="sgd", batch_size=case.batch, learning_rate_init=LR, momentum=0.0,
-        nesterovs_momentum=False, shuffle=True, alpha=0.0, max_iter=1,
+        batch_size=case.batch, learning_rate_init=opt["lr"], shuffle=True, alpha=0.0,
+        max_iter=1, **solver,
     )
 
     def epoch() -> None:
@@ -212,6 +235,9 @@ def sklearn_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Ru
 # -- JAX -------------------------------------------------------------------------------------
 def _jax_step(case: Case):
     """The jittable SGD step ``(params, xb, tb) -> (params, loss)`` and the targets' maker."""
+    if (case.optimizer, case.dtype) != ("sgd", "float32"):
+        raise ValueError(f"the JAX contenders run plain SGD in float32 only, not "
+                         f"{case.optimizer} in {case.dtype}")
     import jax
     import jax.numpy as jnp
 
