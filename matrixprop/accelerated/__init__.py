@@ -124,7 +124,7 @@ class FastEpochs:
         net = trainer.net
         order = np.arange(trainer.n) if order is None else order
         opt_code, hyper = _pack_optimizer(opt)
-        lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=np.float64))
+        lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
         states = [opt.state.get(name, self._empty) for name in _STATE_SLOTS[opt_code]]
         l2f = trainer.l2 / trainer.n
         clip = -1.0 if trainer.clip is None else trainer.clip

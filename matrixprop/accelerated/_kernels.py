@@ -25,54 +25,106 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 
 
+# Each activation: (a, f'(z)) from z, inlined into the loop of _activate.
+@njit(inline="always")
+def _identity(z, p):
+    return z, 1.0
+
+
+@njit(inline="always")
+def _sigmoid(z, p):
+    a = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
+    return a, a * (1.0 - a)
+
+
+@njit(inline="always")
+def _tanh(z, p):
+    a = math.tanh(z)
+    return a, 1.0 - a * a
+
+
+@njit(inline="always")
+def _relu(z, p):
+    return (z, 1.0) if z > 0.0 else (0.0, 0.0)
+
+
+@njit(inline="always")
+def _leaky_relu(z, p):
+    return (z, 1.0) if z > 0.0 else (p * z, p)
+
+
+@njit(inline="always")
+def _elu(z, p):
+    if z > 0.0:
+        return z, 1.0
+    a = p * math.expm1(z)
+    return a, a + p
+
+
+@njit(inline="always")
+def _softplus(z, p):
+    a = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+    return a, -math.expm1(-a)
+
+
+@njit(inline="always")
+def _gelu(z, p):
+    t = math.tanh(_GELU_C * z * (1.0 + _GELU_K * z * z))
+    slope = _GELU_C * z * (1.0 - t) * (1.0 + 3.0 * _GELU_K * z * z)
+    return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) * (1.0 + slope)
+
+
 @njit(cache=True)
-def _activate(code, param, Z, b, has_bias, A, F, rows):
-    """A = f(Z + b) and F = f'(Z + b), in one pass (softmax: A only, row by row)."""
+def _softmax(Z, b, has_bias, A, rows):
+    """A = softmax(Z + b), row by row, shifted by the row's maximum."""
     m = Z.shape[1]
     for i in range(rows):
         for j in range(m):
-            z = Z[i, j] + b[j] if has_bias else Z[i, j]
-            if code == IDENTITY:
-                a, f = z, 1.0
-            elif code == SIGMOID:
-                a = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
-                f = a * (1.0 - a)
-            elif code == TANH:
-                a = math.tanh(z)
-                f = 1.0 - a * a
-            elif code == RELU:
-                a, f = (z, 1.0) if z > 0.0 else (0.0, 0.0)
-            elif code == LEAKY_RELU:
-                a, f = (z, 1.0) if z > 0.0 else (param * z, param)
-            elif code == ELU:
-                if z > 0.0:
-                    a, f = z, 1.0
-                else:
-                    a = param * math.expm1(z)
-                    f = a + param
-            elif code == SOFTPLUS:
-                a = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-                f = -math.expm1(-a)
-            elif code == GELU:
-                t = math.tanh(_GELU_C * z * (1.0 + _GELU_K * z * z))
-                a = 0.5 * z * (1.0 + t)
-                slope = _GELU_C * z * (1.0 - t) * (1.0 + 3.0 * _GELU_K * z * z)
-                f = 0.5 * (1.0 + t) * (1.0 + slope)
-            else:  # softmax: store z, normalized below
-                a, f = z, 0.0
+            A[i, j] = Z[i, j] + b[j] if has_bias else Z[i, j]
+        top = A[i, 0]
+        for j in range(1, m):
+            top = max(top, A[i, j])
+        total = 0.0
+        for j in range(m):
+            e = math.exp(A[i, j] - top)
+            A[i, j] = e
+            total += e
+        for j in range(m):
+            A[i, j] /= total
+
+
+@njit(inline="always")
+def _f_and_derivative(code, z, p):
+    """(f(z), f'(z)) of the elementwise activation ``code``."""
+    if code == SIGMOID:
+        return _sigmoid(z, p)
+    if code == TANH:
+        return _tanh(z, p)
+    if code == RELU:
+        return _relu(z, p)
+    if code == LEAKY_RELU:
+        return _leaky_relu(z, p)
+    if code == ELU:
+        return _elu(z, p)
+    if code == SOFTPLUS:
+        return _softplus(z, p)
+    if code == GELU:
+        return _gelu(z, p)
+    return _identity(z, p)
+
+
+@njit(cache=True)
+def _activate(code, param, Z, b, has_bias, A, F, rows):
+    """A = f(Z + b) and F = f'(Z + b), in one pass (softmax: A only)."""
+    if code == SOFTMAX:
+        _softmax(Z, b, has_bias, A, rows)
+        return
+    m = Z.shape[1]
+    for i in range(rows):
+        for j in range(m):
+            a, d = _f_and_derivative(code, Z[i, j] + b[j] if has_bias else Z[i, j], param)
             A[i, j] = a
-            F[i, j] = f
-        if code == SOFTMAX:
-            top = A[i, 0]
-            for j in range(1, m):
-                top = max(top, A[i, j])
-            total = 0.0
-            for j in range(m):
-                e = math.exp(A[i, j] - top)
-                A[i, j] = e
-                total += e
-            for j in range(m):
-                A[i, j] /= total
+            F[i, j] = d
 
 
 @njit(cache=True)
@@ -117,16 +169,16 @@ def _loss_and_delta(loss_code, fused, out_code, A, F, Y, wb, weighted, c, D, row
 
 @njit(cache=True)
 def _bias_gradient_and_delta(D, F, db, has_bias, rows, apply_derivative):
-    """D <- D * F (when asked) and db = the column sums of D, in one pass."""
+    """D <- D * F (when asked), then db = the column sums of D."""
     m = D.shape[1]
-    if has_bias:
-        for j in range(m):
-            db[j] = 0.0
-    for i in range(rows):
-        for j in range(m):
-            if apply_derivative:
+    if apply_derivative:
+        for i in range(rows):
+            for j in range(m):
                 D[i, j] *= F[i, j]
-            if has_bias:
+    if has_bias:
+        db[:] = 0.0
+        for i in range(rows):
+            for j in range(m):
                 db[j] += D[i, j]
 
 
