@@ -17,9 +17,10 @@ import json
 import os
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,6 +51,7 @@ CONTENDERS = (
     ("GEMM bound", c.gemm_bound, c.gemm_bound, None, True),
 )
 NAMES = [name for name, *_ in CONTENDERS]
+K = TypeVar("K", bound=Hashable)
 QUICK_REPEATS = 2
 
 
@@ -108,11 +110,11 @@ def available_contenders(train: bool, plain: bool = True) -> tuple[dict, list[st
     return chosen, notes
 
 
-def paired(runs: dict[str, c.Run], repeats: int, label: str) -> dict[str, list[c.Timing]]:
+def paired(runs: dict[K, c.Run], repeats: int, label: str) -> dict[K, list[c.Timing]]:
     """Warm every run up once, then call each once per repetition, in turn."""
     for run in runs.values():
         run()
-    timings: dict[str, list[c.Timing]] = {name: [] for name in runs}
+    timings: dict[K, list[c.Timing]] = {name: [] for name in runs}
     for rep in range(repeats):
         print(f"  {label}: repetition {rep + 1}/{repeats}", file=sys.stderr, flush=True)
         for name, run in runs.items():
@@ -230,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              for key in args.configs]
     sizes = {case.key: epoch_samples(case, args) for case in cases}
     X, y, data = load_data(args, max(sizes.values()))
+    X = X.astype(args.dtype, copy=False)  # once, shared by every contender
     plain = (args.optimizer, args.dtype) == ("sgd", "float32")
     _, notes = available_contenders(train=True, plain=plain)
     with limited_threads(args.threads, load) as (env, warnings):
