@@ -41,11 +41,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     classes_ : ndarray of shape (n_classes,)
         The class labels.
 {SHARED_ATTRIBUTES}
+    Notes
+    -----
+    The reported losses clamp each logarithm at -100 (as PyTorch does) where scikit-learn clips
+    probabilities at machine epsilon; they differ only where a probability falls below 1e-16.
+
     Examples
     --------
+    >>> from sklearn.datasets import load_iris
     >>> from matrixprop.sklearn import MLPClassifier
-    >>> clf = MLPClassifier(hidden_layer_sizes=(30,), random_state=0).fit(X, y)
-    >>> clf.predict_proba(X[:2])
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(30,), max_iter=500, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
     """
 
     def __init__(

@@ -42,9 +42,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Examples
     --------
+    >>> from sklearn.datasets import load_diabetes
     >>> from matrixprop.sklearn import MLPRegressor
-    >>> reg = MLPRegressor(hidden_layer_sizes=(30,), random_state=0).fit(X, y)
-    >>> reg.predict(X[:2])
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(30,), solver="lbfgs", random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
     """
 
     def __init__(
