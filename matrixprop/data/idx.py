@@ -26,6 +26,7 @@ __all__ = ["read_idx", "write_idx"]
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 _MAX_DIMS = 4
+_DEFLATE_RATIO = 1032  # deflate expands at most 1032-fold: a gzip file's size bounds its content
 _TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -58,8 +59,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         If the file cannot be opened, is empty, has a bad magic number, an unknown
         type code, other than 1 to 4 dimensions, holds more or fewer bytes than its
         header claims, or is a corrupt gzip stream. Sizes are checked before the
-        array is allocated, and no more than the claimed size plus one byte is ever
-        decompressed, so a lying header fails fast.
+        array is allocated (a gzip file cannot claim more than 1032 times its size,
+        deflate's largest expansion), and no more than the claimed size plus one byte
+        is ever decompressed, so a lying header fails fast.
     """
     path = Path(path)
     name = path.name
@@ -73,13 +75,14 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             handle.seek(0)
             if not start:
                 raise DataError(f"{name}: the file is empty")
+            size = os.fstat(handle.fileno()).st_size
             if start != _GZIP_MAGIC:
-                return _parse(handle, name, os.fstat(handle.fileno()).st_size)
+                return _parse(handle, name, size)
         except OSError as exc:
             raise DataError(f"{name}: cannot read the file ({exc})") from None
         try:
             with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
-                return _parse(stream, name, None)
+                return _parse(stream, name, None, _DEFLATE_RATIO * size)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{name}: corrupt or truncated gzip stream ({exc})") from None
 
@@ -140,8 +143,10 @@ def idx_chunks(array: np.ndarray) -> Iterator[bytes | memoryview]:
     yield memoryview(data.reshape(-1).view(np.uint8))
 
 
-def _parse(stream: BinaryIO, name: str, file_size: int | None) -> np.ndarray:
-    """Parse an IDX stream; `file_size` is the raw file's size, None for gzip."""
+def _parse(stream: BinaryIO, name: str, file_size: int | None,
+           most: int | None = None) -> np.ndarray:
+    """Parse an IDX stream; `file_size` is the raw file's size, None for gzip, whose content
+    cannot exceed `most` bytes."""
     header = _read_up_to(stream, 4)
     if len(header) < 4:
         raise DataError(f"{name}: {len(header)} bytes is too short for an IDX header (4 or more)")
@@ -174,6 +179,9 @@ def _parse(stream: BinaryIO, name: str, file_size: int | None) -> np.ndarray:
         if len(_read_into(stream, buffer)) != expected:
             raise DataError(f"{name}: {claim} but reading stopped early (was the file changed?)")
     else:
+        if header_size + expected > most:
+            raise DataError(f"{name}: {claim} but a gzip file of this size cannot hold more than "
+                            f"{most} bytes")
         data = bytearray()
         while len(data) <= expected:
             chunk = stream.read(min(_CHUNK, expected + 1 - len(data)))
@@ -185,7 +193,11 @@ def _parse(stream: BinaryIO, name: str, file_size: int | None) -> np.ndarray:
         if len(data) > expected:
             raise DataError(f"{name}: {claim} but the decompressed file holds more (trailing data)")
         buffer = np.frombuffer(data, dtype=np.uint8)
-    array = buffer.view(dtype).reshape(shape)
+    try:
+        array = buffer.view(dtype).reshape(shape)
+    except ValueError as exc:  # an empty array whose other dimensions overflow an index
+        raise DataError(f"{name}: the shape {shape} of the IDX header is too large ({exc})"
+                        ) from None
     if not dtype.isnative:
         array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
     return array

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import zipfile
 import zlib
@@ -19,6 +20,8 @@ __all__ = ["read_csv", "read_npz"]
 _NPZ_KEYS = ("X", "y", "X_test", "y_test")
 _NUMERIC_KINDS = "biuf"
 _MAX_LISTED = 10
+_DEFLATE_RATIO = 1032  # deflate expands at most 1032-fold
+_CHUNK = 1 << 20
 
 
 def read_csv(
@@ -106,16 +109,21 @@ def read_npz(path: str | os.PathLike[str], require_y: bool = True) -> dict[str, 
     try:
         with open(path, "rb") as handle:
             magic = handle.read(6)
-        loaded = np.load(path, allow_pickle=False) if magic.startswith(b"PK") else None
+            if not magic.startswith(b"PK"):  # np.load would read a .npy array or a pickle
+                kind = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip file"
+                raise DataError(f"{name}: {kind}, not an .npz archive of X and y")
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                members = set(archive.namelist())
+                arrays = {key: _npz_array(archive, key, name, size) for key in _NPZ_KEYS
+                          if f"{key}.npy" in members}
     except OSError as exc:
         raise DataError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
-    except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # DataError is a ValueError
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"{name}: not a readable .npz archive ({exc})") from None
-    if loaded is None:  # np.load would read anything else as one .npy array or a pickle
-        kind = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip file"
-        raise DataError(f"{name}: {kind}, not an .npz archive of X and y")
-    with loaded as archive:
-        arrays = {key: _npz_array(archive, key, name) for key in _NPZ_KEYS if key in archive}
     _check_npz(arrays, name, require_y)
     return arrays
 
@@ -229,31 +237,73 @@ def _list(names: Sequence[str]) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > _MAX_LISTED else "")
 
 
-def _npz_array(archive: np.lib.npyio.NpzFile, key: str, name: str) -> np.ndarray:
-    """Load one member after checking its header: no objects, sizes that fit the file."""
+def _npz_array(archive: zipfile.ZipFile, key: str, name: str, size: int) -> np.ndarray:
+    """Read member ``key.npy`` after checking its sizes and its header: numbers only (no Python
+    objects, never unpickled), and a claimed shape that the member's bytes hold."""
     member = f"{key}.npy"
     try:
-        info = archive.zip.getinfo(member)
-        with archive.zip.open(member) as stream:
+        info = archive.getinfo(member)
+        _check_member(info, name, key, size)
+        with archive.open(member) as stream:
             version = np.lib.format.read_magic(stream)
             if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
             else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
             header_size = stream.tell()
-        if dtype.hasobject:
-            raise DataError(f"{name}: array {key!r} holds Python objects (never unpickled)")
-        claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
-        if claimed != info.file_size - header_size:
-            raise DataError(
-                f"{name}: array {key!r} claims shape {shape} {dtype} = {claimed} bytes "
-                f"but its member holds {info.file_size - header_size}"
-            )
-        return archive[key]
+            if dtype.hasobject:
+                raise DataError(f"{name}: array {key!r} holds Python objects (never unpickled)")
+            if dtype.kind not in _NUMERIC_KINDS:
+                raise DataError(f"{name}: array {key!r} has non-numeric dtype {dtype}")
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed != info.file_size - header_size:
+                raise DataError(
+                    f"{name}: array {key!r} claims shape {shape} {dtype} = {claimed} bytes "
+                    f"but its member holds {info.file_size - header_size}"
+                )
+            data = np.frombuffer(_read_up_to(stream, claimed + 1), dtype=np.uint8)
+        if data.size != claimed:
+            raise DataError(f"{name}: array {key!r} holds {data.size} bytes of data where its "
+                            f"header claims {claimed}")
+        array = data.view(dtype).reshape(shape, order="F" if fortran else "C")
+        return array.astype(dtype.newbyteorder("="), copy=False)
     except DataError:
         raise
     except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"{name}: array {key!r} cannot be read ({exc})") from None
+        raise DataError(f"{name}: array {key!r} cannot be read ({exc or type(exc).__name__})"
+                        ) from None
+
+
+def _read_up_to(stream, size: int) -> bytearray:
+    """At most ``size`` bytes of ``stream``, read in chunks (one read of a claimed size would
+    allocate the claim)."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = stream.read(min(_CHUNK, size - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _check_member(info: zipfile.ZipInfo, name: str, key: str, size: int) -> None:
+    """Refuse a member that NumPy could not have written, or whose sizes (claims of the zip
+    directory) the archive of ``size`` bytes cannot back."""
+    if info.compress_size > size:
+        raise DataError(f"{name}: array {key!r} claims {info.compress_size} stored bytes in an "
+                        f"archive of {size}")
+    if info.flag_bits & 0x1:
+        raise DataError(f"{name}: array {key!r} is encrypted")
+    if info.compress_type == zipfile.ZIP_STORED:
+        most = info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        most = _DEFLATE_RATIO * info.compress_size
+    else:
+        raise DataError(f"{name}: array {key!r} uses zip compression method "
+                        f"{info.compress_type}; NumPy writes only stored or deflated members")
+    if info.file_size > most:
+        raise DataError(f"{name}: array {key!r} claims {info.file_size} bytes, more than its "
+                        f"{info.compress_size} stored bytes can hold")
 
 
 def _check_npz(arrays: dict[str, np.ndarray], name: str, require_y: bool) -> None:
@@ -270,8 +320,6 @@ def _check_npz(arrays: dict[str, np.ndarray], name: str, require_y: bool) -> Non
             f"(needs {needs}, optionally X_test and y_test; found {sorted(arrays) or 'none'})"
         )
     for key, array in arrays.items():
-        if array.dtype.kind not in _NUMERIC_KINDS:
-            raise DataError(f"{name}: array {key!r} has non-numeric dtype {array.dtype}")
         if key.startswith("X") and array.ndim < 2:
             raise DataError(f"{name}: array {key!r} must be 2-D or more; got shape {array.shape}")
         if key.startswith("y") and array.ndim not in (1, 2):
