@@ -12,6 +12,7 @@ continues a run bit for bit as if it had never stopped.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise ValueError(f"{path}: not a checkpoint (no 'checkpoint' metadata entry)")
     try:
         epoch, seed = _count(record["epoch"], "epoch"), _count(record["seed"], "seed")
+        if not isinstance(record["rng_state"], dict):
+            raise TypeError(f"rng_state must be a mapping, got {record['rng_state']!r}")
         net.rng.bit_generator.state = record["rng_state"]
         optimizer = optimizers_module.get(record["optimizer"])
         optimizer.setup(net)
@@ -91,13 +94,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raise ValueError(f"optimizer buffers {sorted(buffers)} do not fit "
                              f"{optimizer.name!r} (expected {expected})")
         for name, value in buffers.items():
-            if value.dtype != net.dtype:
-                raise ValueError(f"optimizer buffer {name!r} is {value.dtype}, not {net.dtype}")
             check_finite(value, f"optimizer buffer {name!r}")
         optimizer.load_state_dict({**buffers, "t": _count(record["optimizer_steps"], "steps"),
-                                   "lr_scale": float(record["lr_scale"])})
+                                   "lr_scale": _scale(record["lr_scale"])})
         history = _history(record["history"])
-    except (IndexError, KeyError, TypeError, ValueError) as exc:
+    except (IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{path}: invalid checkpoint ({type(exc).__name__}: {exc})") from None
     if len(history) != epoch:
         raise ValueError(f"{path}: invalid checkpoint (a history of {len(history)} epochs "
@@ -117,9 +118,22 @@ def _count(value, name: str) -> int:
     return value
 
 
-def _history(record: Mapping) -> History:
+def _scale(value) -> float:
+    """A learning-rate scale: a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"lr_scale must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _history(record) -> History:
     """A :class:`History` from the ``{"epochs": [...], key: [...]}`` form of a checkpoint."""
-    epochs = list(record["epochs"])
+    if not isinstance(record, dict) or not isinstance(record.get("epochs"), list):
+        raise TypeError("history must be a mapping with a list of epochs")
+    epochs = record["epochs"]
+    for key, values in record.items():
+        if not (isinstance(values, list) and len(values) == len(epochs)):
+            raise ValueError(f"history {key!r} must list one value per epoch")
     history = History()
     for row, epoch in enumerate(epochs):
         history.append(_count(epoch, "history epoch"),

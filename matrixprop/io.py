@@ -5,10 +5,12 @@ and one metadata entry, ``matrixprop``: a JSON document with the format version,
 version, the architecture (``net.config()``) and whatever the caller adds (the loss, the training
 configuration). Any safetensors reader can open it, ``safetensors.torch.load_file`` included.
 
-Writing goes to a temporary file in the target folder, which is flushed, synced and then renamed
-over the target: a crash leaves either the old file or the new one, never half of one. Reading
-never unpickles: the header is parsed as JSON (its size bounded), the tensors by safetensors, and
-every name, shape, dtype and value is checked against the metadata before a network is built.
+Writing refuses non-finite values, then goes to a temporary file in the target folder, which is
+flushed, synced and then renamed over the target: a crash leaves either the old file or the new
+one, never half of one. Reading never unpickles: the header is parsed as JSON (its size bounded),
+every tensor's name, dtype, shape and byte range is checked against the file's size and the
+metadata's architecture before the tensors are read, then safetensors decodes them and every value
+is checked to be finite before a network is built.
 """
 
 from __future__ import annotations
@@ -18,23 +20,30 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from ._validation import check_finite
 from .network import Network
 
 __all__ = ["FORMAT_VERSION", "METADATA_KEY", "OPTIMIZER_PREFIX", "save", "load", "read_model",
-           "read_file", "write_file", "atomic_write", "to_json", "model_document",
-           "network_from"]
+           "read_file", "write_file", "atomic_write", "atomic_path", "remove_temporaries",
+           "to_json", "model_document", "network_from"]
 
 FORMAT_VERSION = 1
 METADATA_KEY = "matrixprop"
 OPTIMIZER_PREFIX = "optimizer."  # names of a checkpoint's optimizer buffers
 _RESERVED = ("format_version", "library_version", "architecture")
 _MAX_HEADER = 16 * 2**20  # bytes of JSON header: far more than any network's metadata
-_DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
+_DTYPES = ("float32", "float64")
+# safetensors' dtype names -> NumPy's (for messages); only float32 and float64 are accepted
+_SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16",
+                       "I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64", "U8": "uint8",
+                       "U16": "uint16", "U32": "uint32", "U64": "uint64", "BOOL": "bool"}
+_TEMPORARY = ".tmp"  # a temporary file beside NAME is .NAME.<random>.tmp<NAME's suffix>
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -76,31 +85,71 @@ def model_document(net: Network, metadata: Mapping | None = None) -> dict:
 
 def write_file(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarray],
                document: Mapping) -> Path:
-    """Write ``tensors`` and the JSON ``document`` as a safetensors file, atomically."""
+    """Write ``tensors`` and the JSON ``document`` as a safetensors file, atomically.
+
+    Raises
+    ------
+    ValueError
+        If a tensor holds NaN or an infinity (nothing is written then).
+    """
     from safetensors.numpy import save as encode
 
     arrays = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
+    for name, value in arrays.items():
+        check_finite(value, f"{path}: tensor {name}")
     payload = encode(arrays, metadata={METADATA_KEY: to_json(document)})
     return atomic_write(path, payload)
 
 
 def atomic_write(path: str | os.PathLike[str], payload: bytes) -> Path:
     """Write ``payload`` to a temporary file beside ``path``, sync it, rename it to ``path``."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(payload)
+    return Path(path)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; when the block ends without an error, the
+    file is synced and renamed to ``path`` (which it replaces), otherwise it is removed.
+
+    The temporary name keeps ``path``'s suffix, so writers that choose a format by the suffix
+    (``savefig``) work unchanged.
+    """
     path = Path(path)
-    folder = path.parent
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                suffix=f"{_TEMPORARY}{path.suffix}")
+    os.close(fd)
+    temporary = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield temporary
+        _sync_file(temporary)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    _sync_folder(folder)
-    return path
+    _sync_folder(path.parent)
+
+
+def remove_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that writes of ``path`` left behind when their process was
+    killed before it could remove them; return them."""
+    path = Path(path)
+    pattern = f".{path.name}.*{_TEMPORARY}{path.suffix}"
+    stale = sorted(path.parent.glob(pattern))
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
+
+
+def _sync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -160,8 +209,13 @@ def read_model(path: str | os.PathLike[str]) -> tuple[Network, dict]:
 
 
 def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a matrixprop safetensors file: its tensors and its metadata document, checked for
-    structure only (see :func:`network_from` for the model checks)."""
+    """Read a matrixprop safetensors file: its tensors and its metadata document.
+
+    Before any tensor is read, the header is checked: its size, its JSON, every tensor's dtype,
+    shape and byte range against the file, and the names, shapes and dtypes against the
+    metadata's architecture (see :func:`network_from`). So a file can never make the reader
+    allocate more than the file holds.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load as decode
 
@@ -176,16 +230,17 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
                 f"{path}: not a safetensors file, or truncated: its header claims {header_size:,}"
                 f" bytes of a file of {size:,} bytes"
             )
-        raw_header = handle.read(header_size)
-        header = _parse_json(path, raw_header, "header")
-        payload = head + raw_header + handle.read()
-    if not isinstance(header, dict):
-        raise ValueError(f"{path}: the safetensors header is not a JSON object")
-    entries = header.get("__metadata__")
-    if not isinstance(entries, dict) or not isinstance(entries.get(METADATA_KEY), str):
-        raise ValueError(f"{path}: not a matrixprop file (no {METADATA_KEY!r} metadata entry)")
-    document = _parse_json(path, entries[METADATA_KEY].encode(), "metadata")
-    _check_document(path, document)
+        header = _parse_json(path, handle.read(header_size), "header")
+        if not isinstance(header, dict):
+            raise ValueError(f"{path}: the safetensors header is not a JSON object")
+        entries = header.pop("__metadata__", None)
+        if not isinstance(entries, dict) or not isinstance(entries.get(METADATA_KEY), str):
+            raise ValueError(f"{path}: not a matrixprop file (no {METADATA_KEY!r} metadata entry)")
+        document = _parse_json(path, entries[METADATA_KEY].encode(), "metadata")
+        _check_document(path, document)
+        check_tensors(path, document, _header_specs(path, header, size - 8 - header_size))
+        handle.seek(0)
+        payload = handle.read()
     try:
         tensors = decode(payload)
     except SafetensorError as exc:
@@ -194,10 +249,23 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
 
 
 def _parse_json(path, raw: bytes, what: str):
+    """Strict JSON: no NaN or infinity (the writer never produces them), no huge nesting."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError included
         raise ValueError(f"{path}: the {what} is not valid JSON ({exc})") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _check_document(path, document) -> None:
@@ -211,29 +279,75 @@ def _check_document(path, document) -> None:
                          f"reads ({FORMAT_VERSION}); upgrade matrixprop")
 
 
-def network_from(path, document: Mapping, tensors: Mapping[str, np.ndarray]) -> Network:
-    """Build the network that ``document["architecture"]`` describes and load its parameters from
-    ``tensors``, after checking them against the architecture. Other tensors are refused, except
-    the ``optimizer.*`` buffers of a checkpoint (a document with a ``checkpoint`` entry)."""
+def _header_specs(path, header: dict, data_size: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Name -> (shape, dtype name) of every tensor the header lists, after checking that each
+    entry is well formed and that the byte ranges cover exactly the ``data_size`` bytes after
+    the header."""
+    specs, covered = {}, 0
+    for name, entry in header.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+                and _is_counts(entry.get("shape")) and _is_counts(entry.get("data_offsets"))
+                and len(entry["data_offsets"]) == 2):
+            raise ValueError(f"{path}: the header entry of tensor {name!r} is malformed")
+        dtype = _SAFETENSORS_DTYPES.get(entry["dtype"], f"of unknown dtype {entry['dtype']!r}")
+        begin, end = entry["data_offsets"]
+        shape = tuple(entry["shape"])
+        if dtype in _DTYPES:
+            claimed = math.prod(shape) * np.dtype(dtype).itemsize
+            if not begin <= end <= data_size or end - begin != claimed:
+                raise ValueError(f"{path}: tensor {name} claims shape {shape} {dtype} = "
+                                 f"{claimed:,} bytes at offsets {begin:,}..{end:,} of "
+                                 f"{data_size:,} bytes of data")
+            covered += claimed
+        specs[name] = (shape, dtype)
+    if covered > data_size:
+        raise ValueError(f"{path}: the tensors claim {covered:,} bytes, but the file holds "
+                         f"{data_size:,} after its header")
+    return specs
+
+
+def _is_counts(value) -> bool:
+    """A JSON list of non-negative integers (shapes and offsets)."""
+    return isinstance(value, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value)
+
+
+def check_tensors(path, document: Mapping, specs: Mapping[str, tuple[tuple[int, ...], str]]
+                  ) -> None:
+    """Check tensors, given as name -> (shape, dtype name), against ``document["architecture"]``:
+    exactly the parameters it implies, with their shapes and its dtype; a checkpoint (a document
+    with a ``checkpoint`` entry) may add ``optimizer.*`` buffers of one value per parameter."""
     architecture = document.get("architecture")
     expected = _expected_shapes(path, architecture)
+    dtype = _architecture_dtype(path, architecture).name
     state = "checkpoint" in document  # a checkpoint also holds the optimizer's buffers
-    params = {name: value for name, value in tensors.items()
-              if not (state and name.startswith(OPTIMIZER_PREFIX))}
-    missing = sorted(set(expected) - set(params))
-    unexpected = sorted(set(params) - set(expected))
+    buffer = (sum(math.prod(shape) for shape in expected.values()),)
+    params = {name for name in specs if not (state and name.startswith(OPTIMIZER_PREFIX))}
+    missing = sorted(set(expected) - params)
+    unexpected = sorted(params - set(expected))
     if missing or unexpected:
         raise ValueError(f"{path}: the tensors do not match the metadata's architecture "
                          f"(missing {missing}, unexpected {unexpected})")
-    dtype = _architecture_dtype(path, architecture)
-    for name, shape in expected.items():
-        value = params[name]
-        if value.shape != shape:
-            raise ValueError(f"{path}: tensor {name} has shape {value.shape}, but the "
-                             f"architecture says {shape}")
-        if value.dtype != dtype:
-            raise ValueError(f"{path}: tensor {name} is {value.dtype}, but the architecture "
+    for name in [*expected, *sorted(set(specs) - set(expected))]:  # the architecture's order
+        shape, kind = specs[name]
+        wanted = expected.get(name, buffer)
+        if tuple(shape) != wanted:
+            raise ValueError(f"{path}: tensor {name} has shape {tuple(shape)}, but the "
+                             f"architecture says {wanted}")
+        if kind != dtype:
+            raise ValueError(f"{path}: tensor {name} is {kind}, but the architecture "
                              f"says {dtype}")
+
+
+def network_from(path, document: Mapping, tensors: Mapping[str, np.ndarray]) -> Network:
+    """Build the network that ``document["architecture"]`` describes and load its parameters from
+    ``tensors``, after checking them with :func:`check_tensors` (and every value for being
+    finite)."""
+    check_tensors(path, document, {name: (value.shape, value.dtype.name)
+                                   for name, value in tensors.items()})
+    architecture = document["architecture"]
+    params = {name: value for name, value in tensors.items()
+              if not name.startswith(OPTIMIZER_PREFIX)}
     try:
         net = Network.from_config(architecture)
         net.load_state_dict(params)
@@ -259,11 +373,7 @@ def _expected_shapes(path, architecture) -> dict[str, tuple[int, ...]]:
 
 
 def _architecture_dtype(path, architecture: dict) -> np.dtype:
-    try:
-        dtype = np.dtype(architecture.get("dtype", "float32"))
-    except (TypeError, ValueError):
-        dtype = None
-    if dtype not in _DTYPES:
-        raise ValueError(f"{path}: the architecture's dtype {architecture.get('dtype')!r} is not "
-                         "float32 or float64")
-    return dtype
+    name = architecture.get("dtype", "float32")
+    if name not in _DTYPES:
+        raise ValueError(f"{path}: the architecture's dtype {name!r} is not float32 or float64")
+    return np.dtype(name)
