@@ -57,7 +57,7 @@ class Optimizer:
         self._lr_base = _resolve_lr(self.lr, net)
         self._lr_now = self._lr_base if np.ndim(self._lr_base) == 0 else self._lr_base.copy()
         self.set_lr_scale(self.lr_scale)
-        self._scratch = np.empty_like(net.params)
+        self._scratch = None  # allocated by the first step: compiled epochs never need it
         self.state = {name: np.zeros_like(net.params) for name in self._state_names}
         self._init_state()
         self.t = 0
@@ -92,6 +92,8 @@ class Optimizer:
             self.setup(net)
         if self._params is None:
             raise RuntimeError("the optimizer has no network: call setup(net) or step(net)")
+        if self._scratch is None:
+            self._scratch = np.empty_like(self._params)
         p, g, s, lr = self._params, self._grads, self._scratch, self._lr_now
         self.t += 1
         if self.weight_decay and self.decoupled_weight_decay:

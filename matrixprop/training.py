@@ -212,7 +212,7 @@ class Trainer:
         order = self.epoch_order(state.epoch)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             if self.fast is not None and not batch_callbacks:
-                total_loss, hits, bad_step = self.fast.run_epoch(order)
+                total_loss, hits, bad_step = self.fast.run_epoch(self, order)
             else:
                 total_loss, hits, bad_step = self._run_steps(order, state, batch_callbacks)
         if bad_step >= 0:

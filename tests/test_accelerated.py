@@ -128,3 +128,25 @@ def test_batch_callbacks_run_on_the_numpy_engine():
     mp.fit(mp.MLP([6, 3], "softmax", seed=0), X, LABELS, batch_size=10, epochs=1,
            callbacks=[EveryBatch()], accelerate="auto")
     assert seen == [0, 1, 2, 3, 4, 5]
+
+
+def test_fit_frees_its_copies_without_waiting_for_the_cycle_collector():
+    """The compiled runner must not hold its trainer (a cycle kept the data's copies alive)."""
+    import gc
+    import tracemalloc
+
+    X64 = np.random.default_rng(0).random((2000, 100))  # float64: fit keeps a float32 copy
+    y = np.random.default_rng(1).integers(0, 10, 2000)
+    net = mp.MLP([100, 16, 10], "relu", "softmax", seed=0)
+    mp.fit(net, X64[:50], y[:50], epochs=1, accelerate=True)  # compile outside the measurement
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        mp.fit(net, X64, y, epochs=1, accelerate=True, optimizer=mp.optimizers.SGD(lr=0.1))
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert after - before < X64.nbytes // 8  # the float32 copy alone is half of X64

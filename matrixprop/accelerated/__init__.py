@@ -92,8 +92,7 @@ class FastEpochs:
     def __init__(self, trainer):
         from . import _kernels
 
-        self._kernels = _kernels
-        self.trainer = trainer
+        self._kernels = _kernels  # no reference to the trainer: it holds this object
         net, loss, dtype = trainer.net, trainer.loss, trainer.net.dtype
         empty = np.empty(0, dtype)
         self.layers = (
@@ -107,21 +106,21 @@ class FastEpochs:
         )
         self.loss = (LOSS_CODES[loss.name], net.output_activation.name == loss.fused_output,
                      loss.elementwise, REDUCTION_CODES[loss.reduction], trainer.classify)
-        self.labels = (trainer.labels.astype(np.int64) if trainer.classify
+        self.labels = (np.asarray(trainer.labels, dtype=np.int64) if trainer.classify
                        else np.empty(0, np.int64))
         self.weights = trainer.w if trainer.w is not None else empty
         self._buffers: dict[int, _Buffers] = {}
         self._empty = empty
 
-    def _buffers_for(self, rows: int) -> _Buffers:
+    def _buffers_for(self, trainer, rows: int) -> _Buffers:
         if rows not in self._buffers:
-            self._buffers[rows] = _Buffers(self.trainer, rows)
+            self._buffers[rows] = _Buffers(trainer, rows)
         return self._buffers[rows]
 
-    def run_epoch(self, order: np.ndarray | None) -> tuple[float, int, int]:
-        """Train one epoch in ``order``; returns (loss total, hits, first bad step or -1)."""
-        trainer, opt = self.trainer, self.trainer.optimizer
-        net = trainer.net
+    def run_epoch(self, trainer, order: np.ndarray | None) -> tuple[float, int, int]:
+        """Train one epoch of ``trainer`` in ``order``; returns (loss total, hits, first bad
+        step or -1)."""
+        opt, net = trainer.optimizer, trainer.net
         order = np.arange(trainer.n) if order is None else order
         opt_code, hyper = _pack_optimizer(opt)
         lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
@@ -134,7 +133,7 @@ class FastEpochs:
         for start, stop, rows in ((0, full, B), (full, trainer.n, trainer.n - full)):
             if stop == start:
                 continue
-            bufs = self._buffers_for(rows)
+            bufs = self._buffers_for(trainer, rows)
             part, part_hits, opt.t, bad = self._kernels.train_steps(
                 trainer.X, trainer.Y, self.labels, self.weights, order, start, stop, rows,
                 *self.layers, bufs.A, bufs.F, bufs.D, bufs.xb, bufs.yb, bufs.wb, bufs.lb,
