@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import losses as losses_module
+if TYPE_CHECKING:  # the loss modules import this one
+    from .losses import Loss
 
 
 def positive_int(value, name: str) -> int:
@@ -35,6 +37,23 @@ def non_negative(value, name: str) -> float:
     if not (np.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return float(value)
+
+
+def registry_entry(spec, kind: str, registry: dict, aliases: dict | None = None,
+                   params: dict | None = None) -> tuple[type, dict]:
+    """The class registered under a name (``"relu"``) or a config dict (``{"name": ...}``),
+    with its parameters; a clear error for anything else or an unknown name."""
+    params = dict(params or {})
+    if isinstance(spec, dict):
+        params = {**{k: v for k, v in spec.items() if k != "name"}, **params}
+        spec = spec.get("name")
+    if not isinstance(spec, str):
+        raise TypeError(f"{kind} must be a name, a config dict or a {kind} object, "
+                        f"got {type(spec).__name__}")
+    key = (aliases or {}).get(spec.lower(), spec.lower())
+    if key not in registry:
+        raise ValueError(f"unknown {kind} {spec!r}; expected one of {', '.join(sorted(registry))}")
+    return registry[key], params
 
 
 def _numeric(array, name: str) -> np.ndarray:
@@ -77,7 +96,7 @@ def inputs(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
     return X
 
 
-def targets(Y, n_samples: int, n_outputs: int, loss: losses_module.Loss, dtype) -> np.ndarray:
+def targets(Y, n_samples: int, n_outputs: int, loss: Loss, dtype) -> np.ndarray:
     """Targets as a (n_samples, n_outputs) array of ``dtype``.
 
     A 1-D ``Y`` holds class labels (integers in [0, n_outputs)) when the network has more than
@@ -120,11 +139,11 @@ def one_hot_labels(labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
     return out
 
 
-def _check_target_range(Y: np.ndarray, loss: losses_module.Loss) -> None:
-    if isinstance(loss, (losses_module.CrossEntropy, losses_module.BinaryCrossEntropy)):
+def _check_target_range(Y: np.ndarray, loss: Loss) -> None:
+    if loss.name in ("cross_entropy", "binary_cross_entropy"):
         if Y.min() < 0 or Y.max() > 1:
             raise ValueError(f"loss {loss.name!r} needs targets in [0, 1]")
-    if isinstance(loss, losses_module.CrossEntropy):
+    if loss.name == "cross_entropy":
         sums = Y.sum(axis=1, dtype=np.float64)
         if not np.allclose(sums, 1.0, atol=1e-3):
             row = int(np.argmax(np.abs(sums - 1.0)))

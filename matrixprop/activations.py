@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from ._validation import registry_entry
+
 __all__ = [
     "Activation",
     "Identity",
@@ -344,17 +346,9 @@ def get(spec: str | dict | Activation | None, **params) -> Activation:
     """
     if isinstance(spec, Activation):
         return type(spec)(**{k: v for k, v in spec.config().items() if k != "name"})
-    if spec is None:
-        spec = "identity"
-    if isinstance(spec, dict):
-        params = {**{k: v for k, v in spec.items() if k != "name"}, **params}
-        spec = spec.get("name")
-    if not isinstance(spec, str):
-        raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
-    key = _ALIASES.get(spec.lower(), spec.lower())
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown activation {spec!r}; expected one of {', '.join(names())}")
+    cls, params = registry_entry("identity" if spec is None else spec, "activation", _REGISTRY,
+                                 _ALIASES, params)
     try:
-        return _REGISTRY[key](**params)
+        return cls(**params)
     except TypeError as exc:
-        raise ValueError(f"activation {key!r}: bad parameters {params}: {exc}") from None
+        raise ValueError(f"activation {cls.name!r}: bad parameters {params}: {exc}") from None

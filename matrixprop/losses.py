@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from . import activations
+from ._validation import registry_entry
 
 __all__ = [
     "Loss",
@@ -270,12 +271,5 @@ def get(spec: str | dict | Loss, reduction: str | None = None) -> Loss:
     """
     if isinstance(spec, Loss):
         return spec if reduction is None else type(spec)(reduction=reduction)
-    if isinstance(spec, dict):
-        reduction = reduction or spec.get("reduction")
-        spec = spec.get("name")
-    if not isinstance(spec, str):
-        raise TypeError(f"loss must be a name or a Loss, got {type(spec).__name__}")
-    key = _ALIASES.get(spec.lower(), spec.lower())
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown loss {spec!r}; expected one of {', '.join(names())}")
-    return _REGISTRY[key](reduction=reduction or "mean")
+    cls, params = registry_entry(spec, "loss", _REGISTRY, _ALIASES)
+    return cls(reduction=reduction or params.get("reduction") or "mean")

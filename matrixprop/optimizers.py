@@ -27,6 +27,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._validation import non_negative, registry_entry
+
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "get", "names"]
 
 
@@ -39,7 +41,7 @@ class Optimizer:
 
     def __init__(self, lr=0.01, weight_decay: float = 0.0):
         self.lr = _check_lr(lr)
-        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.weight_decay = non_negative(weight_decay, "weight_decay")
         self.t = 0  # steps taken
         self.lr_scale = 1.0  # set by learning-rate schedules
         self._params: np.ndarray | None = None
@@ -158,8 +160,8 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr, weight_decay)
-        self.momentum = _non_negative(momentum, "momentum")
-        self.dampening = _non_negative(dampening, "dampening")
+        self.momentum = non_negative(momentum, "momentum")
+        self.dampening = non_negative(dampening, "dampening")
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
@@ -199,10 +201,10 @@ class Adagrad(Optimizer):
     def __init__(self, lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10):
         super().__init__(lr, weight_decay)
-        self.lr_decay = _non_negative(lr_decay, "lr_decay")
-        self.initial_accumulator_value = _non_negative(
+        self.lr_decay = non_negative(lr_decay, "lr_decay")
+        self.initial_accumulator_value = non_negative(
             initial_accumulator_value, "initial_accumulator_value")
-        self.eps = _non_negative(eps, "eps")
+        self.eps = non_negative(eps, "eps")
 
     def _init_state(self):
         self.state["sum"][...] = self.initial_accumulator_value
@@ -234,8 +236,8 @@ class RMSprop(Optimizer):
                  centered=False):
         super().__init__(lr, weight_decay)
         self.alpha = _unit(alpha, "alpha")
-        self.eps = _non_negative(eps, "eps")
-        self.momentum = _non_negative(momentum, "momentum")
+        self.eps = non_negative(eps, "eps")
+        self.momentum = non_negative(momentum, "momentum")
         self.centered = bool(centered)
         self._state_names = ("square_avg",) + (("grad_avg",) if centered else ()) + (
             ("momentum_buffer",) if self.momentum else ())
@@ -283,7 +285,7 @@ class Adam(Optimizer):
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_unit(betas[0], "betas[0]"), _unit(betas[1], "betas[1]"))
-        self.eps = _non_negative(eps, "eps")
+        self.eps = non_negative(eps, "eps")
 
     def _direction(self, g, s):
         b1, b2 = self.betas
@@ -329,31 +331,16 @@ def get(spec, **params) -> Optimizer:
     """An optimizer from a name (``get("sgd", lr=0.1)``), a config dict, or an instance."""
     if isinstance(spec, Optimizer):
         return spec
-    if isinstance(spec, dict):
-        params = {**{k: v for k, v in spec.items() if k != "name"}, **params}
-        spec = spec.get("name")
-    if not isinstance(spec, str):
-        raise TypeError(f"optimizer must be a name or an Optimizer, got {type(spec).__name__}")
-    key = spec.lower()
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown optimizer {spec!r}; expected one of {', '.join(names())}")
+    cls, params = registry_entry(spec, "optimizer", _REGISTRY, params=params)
     try:
-        return _REGISTRY[key](**params)
+        return cls(**params)
     except TypeError as exc:
-        raise ValueError(f"optimizer {key!r}: {exc}") from None
+        raise ValueError(f"optimizer {cls.name!r}: {exc}") from None
 
 
 # -- validation ----------------------------------------------------------------------------
-def _non_negative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
-
-
 def _unit(value, name: str) -> float:
-    value = _non_negative(value, name)
+    value = non_negative(value, name)
     if value >= 1:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
