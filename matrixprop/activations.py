@@ -148,7 +148,8 @@ class ReLU(Activation):
         return np.maximum(Z, 0.0, out=out)
 
     def backward(self, G, Z, A, scratch=None):
-        np.sign(A, out=A)  # a >= 0: 1 where z > 0, else 0 (no temporary, 4x heaviside speed)
+        np.minimum(A, 1.0, out=A)  # a >= 0, so ceil(min(a, 1)) is 1 where z > 0, else 0:
+        np.ceil(A, out=A)  # branch-free and in place (sign and heaviside branch per element)
         G *= A
         return G
 
