@@ -1,7 +1,7 @@
 """Weight initializers. Each fills a weight matrix of shape (n_out, n_in) from a NumPy Generator.
 
-Biases start at zero, except with ``"normal"``: Nielsen's first network draws them from N(0, 1)
-too.
+Biases start at zero, except in Nielsen's two schemes (``normal``, ``normal_scaled``), which draw
+them from N(0, 1) as his networks do.
 
 =====================  ==========================================================
 name                   distribution of each weight
@@ -11,9 +11,9 @@ name                   distribution of each weight
 ``he_uniform``         U(-r, r), r = sqrt(6 / n_in)             (alias ``kaiming_uniform``)
 ``he_normal``          N(0, 2 / n_in)                           (alias ``kaiming_normal``)
 ``lecun_uniform``      U(-r, r), r = sqrt(3 / n_in)
-``lecun_normal``       N(0, 1 / n_in)                           (alias ``lecun``; Nielsen's improved
-                                                                 init, alias ``normal_scaled``)
+``lecun_normal``       N(0, 1 / n_in)                           (alias ``lecun``)
 ``normal``             N(0, 1), biases too (Nielsen's first, "large" init)
+``normal_scaled``      N(0, 1 / n_in), biases N(0, 1) (Nielsen's improved init)
 ``auto``               he_uniform before relu-like activations, glorot_uniform otherwise
 =====================  ==========================================================
 """
@@ -32,7 +32,6 @@ _ALIASES = {
     "kaiming_uniform": "he_uniform",
     "kaiming_normal": "he_normal",
     "lecun": "lecun_normal",
-    "normal_scaled": "lecun_normal",
     "standard_normal": "normal",
 }
 
@@ -45,15 +44,16 @@ def _normal(rng, shape, std):
     return rng.normal(0.0, std, size=shape)
 
 
-# name -> (sampler, variance scale numerator, fan used)
+# name -> (sampler, variance numerator (None: 1), fan it divides, biases drawn from N(0, 1))
 _SCHEMES = {
-    "glorot_uniform": (_uniform, 6.0, "avg"),
-    "glorot_normal": (_normal, 2.0, "avg"),
-    "he_uniform": (_uniform, 6.0, "in"),
-    "he_normal": (_normal, 2.0, "in"),
-    "lecun_uniform": (_uniform, 3.0, "in"),
-    "lecun_normal": (_normal, 1.0, "in"),
-    "normal": (_normal, None, None),
+    "glorot_uniform": (_uniform, 6.0, "avg", False),
+    "glorot_normal": (_normal, 2.0, "avg", False),
+    "he_uniform": (_uniform, 6.0, "in", False),
+    "he_normal": (_normal, 2.0, "in", False),
+    "lecun_uniform": (_uniform, 3.0, "in", False),
+    "lecun_normal": (_normal, 1.0, "in", False),
+    "normal": (_normal, None, "in", True),
+    "normal_scaled": (_normal, 1.0, "in", True),
 }
 
 
@@ -80,15 +80,9 @@ def initialize(
 ) -> None:
     """Fill ``W`` (shape (n_out, n_in)) and ``b`` in place with the scheme ``name``."""
     key = resolve(name, activation)
-    sampler, numerator, fan = _SCHEMES[key]
+    sampler, numerator, fan, normal_biases = _SCHEMES[key]
     n_out, n_in = W.shape
-    if numerator is None:
-        W[...] = sampler(rng, W.shape, 1.0)
-        if b is not None:
-            b[...] = sampler(rng, b.shape, 1.0)
-        return
-    denominator = n_in if fan == "in" else (n_in + n_out)
-    scale = np.sqrt(numerator / denominator)
-    W[...] = sampler(rng, W.shape, scale)
+    fan_size = n_in if fan == "in" else n_in + n_out
+    W[...] = sampler(rng, W.shape, 1.0 if numerator is None else np.sqrt(numerator / fan_size))
     if b is not None:
-        b[...] = 0.0
+        b[...] = _normal(rng, b.shape, 1.0) if normal_biases else 0.0
