@@ -275,3 +275,14 @@ def test_idx_empty_array_whose_other_dimensions_overflow(tmp_path):
     path.write_bytes(bytes([0, 0, 0x08, 4]) + struct.pack(">IIII", 0, 2, 2**31, 2**31))
     with pytest.raises(DataError, match="too large"):
         read_idx(path)
+
+
+def test_npz_needing_a_newer_zip_version(tmp_path):
+    """Found by the fuzzer: zipfile raises NotImplementedError for it."""
+    data = bytearray(_npz_bytes({"X": np.zeros((2, 2)), "y": np.zeros(2)}, compressed=True))
+    directory = data.find(b"PK\x01\x02")
+    data[directory + 6] = 64  # "version needed to extract": 6.4
+    path = tmp_path / "new.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="zip file version 6.4"):
+        read_npz(path)

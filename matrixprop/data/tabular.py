@@ -109,7 +109,7 @@ def read_npz(path: str | os.PathLike[str], require_y: bool = True) -> dict[str, 
     try:
         with open(path, "rb") as handle:
             magic = handle.read(6)
-            if not magic.startswith(b"PK"):  # np.load would read a .npy array or a pickle
+            if not magic.startswith(b"PK"):  # an .npz is a zip archive; a pickle is refused
                 kind = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip file"
                 raise DataError(f"{name}: {kind}, not an .npz archive of X and y")
             size = os.fstat(handle.fileno()).st_size
@@ -118,11 +118,11 @@ def read_npz(path: str | os.PathLike[str], require_y: bool = True) -> dict[str, 
                 members = set(archive.namelist())
                 arrays = {key: _npz_array(archive, key, name, size) for key in _NPZ_KEYS
                           if f"{key}.npy" in members}
+    except DataError:
+        raise
     except OSError as exc:
         raise DataError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
-    except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # DataError is a ValueError
-        if isinstance(exc, DataError):
-            raise
+    except (ValueError, EOFError, NotImplementedError, zipfile.BadZipFile) as exc:
         raise DataError(f"{name}: not a readable .npz archive ({exc})") from None
     _check_npz(arrays, name, require_y)
     return arrays
@@ -269,7 +269,8 @@ def _npz_array(archive: zipfile.ZipFile, key: str, name: str, size: int) -> np.n
         return array.astype(dtype.newbyteorder("="), copy=False)
     except DataError:
         raise
-    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (KeyError, OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as exc:  # NotImplementedError: a zip feature Python cannot read
         raise DataError(f"{name}: array {key!r} cannot be read ({exc or type(exc).__name__})"
                         ) from None
 
