@@ -36,7 +36,8 @@ app.command()(export.export)
 _settings = {"debug": False}
 
 # Exceptions that mean bad input (files, data, values): reported in one line, exit code 1.
-_INPUT_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
+# (MemoryError: the commands refuse what cannot fit beforehand; this is the last resort.)
+_INPUT_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, MemoryError)
 
 
 @app.callback(invoke_without_command=True)

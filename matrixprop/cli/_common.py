@@ -13,6 +13,7 @@ from rich.console import Console
 
 from .. import _validation as check
 from .. import activations, initializers, losses, optimizers
+from .._resources import MemoryEstimate, available_memory, estimate, format_bytes
 from ..io import to_json
 from ..network import Network, default_loss
 from ..training import class_labels, is_classifier
@@ -51,6 +52,33 @@ def in_range(low: float, high: float = math.inf, *, low_open: bool = False,
 def usage_error(message: str, option: str) -> typer.BadParameter:
     """A usage error (exit code 2) about ``option``."""
     return typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+def check_memory(sizes: list[int], *, activation: str, output: str, dtype: str,
+                 dropout: float = 0.0, optimizer=None, batch_rows: int = 0,
+                 predict_rows: int = 0, data_bytes: int = 0, allocated: tuple[str, ...] = (),
+                 batch_flag: str = "--batch-size") -> None:
+    """Refuse, as a usage error, a network (and batches) whose memory exceeds what the machine
+    has available (see :func:`matrixprop._resources.estimate`), naming the option behind the
+    largest part: ``--layers``, ``batch_flag`` for the batch workspaces, ``--dataset`` for the
+    data. ``allocated`` lists the parts already in memory, left out."""
+    available = available_memory()
+    if available is None:  # unknown on this platform: try
+        return
+    need = estimate(sizes, activation=activation, output_activation=output, dtype=dtype,
+                    dropout=dropout, optimizer=optimizer, batch_rows=batch_rows,
+                    predict_rows=predict_rows, data_bytes=data_bytes)
+    need = MemoryEstimate({part: size for part, size in need.parts.items()
+                           if part not in allocated})
+    if need.total <= available:
+        return
+    flag = {"batch workspaces": batch_flag, "prediction workspaces": "--dataset",
+            "data": "--dataset"}.get(need.largest, "--layers")
+    what = f" with {optimizer.name}" if optimizer is not None else ""
+    rows = f" and batches of {batch_rows}" if batch_rows else ""
+    raise usage_error(f"{','.join(map(str, sizes))}{what} in {dtype}{rows} needs "
+                      f"{need.describe()}, but only {format_bytes(available)} of memory are "
+                      "available", flag)
 
 
 def print_json(document) -> None:

@@ -20,7 +20,15 @@ from ..explain import explain as explain_sample
 from ..explain import random_sample
 from ..io import read_model
 from ..network import MLP
-from ._common import ActivationName, LossName, Reduction, in_range, model_loss, natural_output
+from ._common import (
+    ActivationName,
+    LossName,
+    Reduction,
+    check_memory,
+    in_range,
+    model_loss,
+    natural_output,
+)
 from ._common import usage_error as _usage_error
 from ._training import parse_layers
 from .evaluate import _trained_on
@@ -129,6 +137,7 @@ def _made_up(sizes, activation, output_activation, loss, reduction, seed):
     """The made-up network, its sample and its loss."""
     loss = losses.get(loss or "half_sse", reduction=reduction or "mean")
     output = output_activation or natural_output(loss.name, activation)
+    check_memory(sizes, activation=activation, output=output, dtype="float32", batch_rows=1)
     net = MLP(sizes, activation, output, seed=seed)
     x, y = random_sample(net, loss, seed=seed)
     return net, x, y, loss

@@ -17,6 +17,7 @@ from ._common import (
     ActivationName,
     LossName,
     Reduction,
+    check_memory,
     in_range,
     model_loss,
     natural_output,
@@ -55,10 +56,16 @@ def gradcheck(
     if model is not None:
         net, document = read_model(model)
         loss_fn = model_loss(net, document, loss, reduction)
+        check_memory(net.sizes, activation=net.layers[0].activation.name,
+                     output=net.output_activation.name, dtype="float64", batch_rows=samples,
+                     allocated=("parameters", "gradients"), batch_flag="--samples")
     else:
         loss_fn = losses.get(loss or "cross_entropy", reduction=reduction or "mean")
         output = output_activation or natural_output(loss_fn.name, activation)
-        net = MLP(parse_layers(layers), activation, output, seed=seed, dtype="float64")
+        sizes = parse_layers(layers)
+        check_memory(sizes, activation=activation, output=output, dtype="float64",
+                     batch_rows=samples, batch_flag="--samples")
+        net = MLP(sizes, activation, output, seed=seed, dtype="float64")
     try:
         loss_fn.check_output(net.output_activation)
     except ValueError as exc:
