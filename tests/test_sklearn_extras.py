@@ -127,6 +127,15 @@ def test_validation_loss_curve_is_the_held_out_loss_of_each_epoch():
     assert MLPClassifier(**PARAMS).fit(X, y).validation_loss_curve_ is None
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_saturated_logistic_units_train_without_warnings():
+    rng = np.random.default_rng(0)
+    X_big = rng.normal(size=(100, 3)) * 1000.0
+    clf = MLPClassifier((5,), activation="logistic", random_state=0, max_iter=5)
+    clf.fit(X_big, (X_big[:, 0] > 0).astype(int))
+    assert np.isfinite(clf.loss_)
+
+
 def test_coefs_are_views_of_the_network():
     clf = MLPClassifier(**PARAMS).fit(X, y)
     assert clf.coefs_[0].shape == (4, 16) and clf.intercepts_[1].shape == (3,)

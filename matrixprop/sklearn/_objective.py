@@ -45,8 +45,9 @@ class Objective:
         net = self.net
         ws = net._workspace(X.shape[0])
         rng = net.rng if training and self.dropout else None
-        net._forward(X, ws, rng)
-        value = net._backward(X, Y, self.loss, ws, sample_weight, dropped=rng is not None)
+        with np.errstate(over="ignore"):  # as the network's own passes: exp(-z) -> inf is right
+            net._forward(X, ws, rng)
+            value = net._backward(X, Y, self.loss, ws, sample_weight, dropped=rng is not None)
         if self.alpha:
             n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
             W = net.params[: net.n_weights]
