@@ -15,6 +15,7 @@ is checked to be finite before a network is built.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -117,6 +118,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     (``savefig``) work unchanged.
     """
     path = Path(path)
+    if not path.parent.is_dir():  # say so, rather than name the temporary file
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path.parent))
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                 suffix=f"{_TEMPORARY}{path.suffix}")
     os.close(fd)

@@ -9,13 +9,11 @@ import numpy as np
 from rich.table import Table
 
 from .. import __version__
-from ..io import atomic_write, to_json
+from ..io import atomic_path, atomic_write, to_json
 from ..plots import plot_history
 from ..training import History
 from ._common import stdout
-from ._training import MODEL, Setup
-
-METRICS, HISTORY, CURVES = "metrics.json", "history.csv", "curves.png"
+from ._training import CURVES, HISTORY, METRICS, MODEL, Setup
 
 
 def model_metadata(setup: Setup) -> dict:
@@ -58,11 +56,14 @@ def metrics(setup: Setup, history: History, test: dict, best_epoch: int | None) 
 
 
 def write_outputs(out: Path, setup: Setup, history: History, document: dict) -> None:
-    """Write the model, metrics, history and curves of a finished run into ``out``."""
+    """Write the model, metrics, history and curves of a finished run into ``out``, each
+    atomically (a run killed meanwhile leaves each file whole or absent)."""
     setup.net.save(out / MODEL, model_metadata(setup))
     atomic_write(out / METRICS, (to_json(document, indent=2) + "\n").encode())
-    history.to_csv(out / HISTORY)
-    plot_history(history, out / CURVES, title=f"{setup.data.name}: {setup.config['layers']}")
+    with atomic_path(out / HISTORY) as path:
+        history.to_csv(path)
+    with atomic_path(out / CURVES) as path:
+        plot_history(history, path, title=f"{setup.data.name}: {setup.config['layers']}")
 
 
 def print_summary(document: dict, out: Path) -> None:

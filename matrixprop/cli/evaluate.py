@@ -31,6 +31,10 @@ def evaluate(
     """Score a model on a dataset's test part: loss, accuracy, confusion matrix."""
     net, document = read_model(model)
     loss_fn = model_loss(net, document, loss, reduction)
+    try:
+        loss_fn.check_output(net.output_activation)
+    except ValueError as exc:
+        raise usage_error(str(exc), "--loss") from None
     name = dataset or _trained_on(document)
     if name is None:
         raise usage_error(f"{model} does not record its dataset: pass --dataset", "--dataset")
