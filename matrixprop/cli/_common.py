@@ -14,6 +14,7 @@ from rich.console import Console
 from .. import _validation as check
 from .. import activations, initializers, losses, optimizers
 from .._resources import MemoryEstimate, available_memory, estimate, format_bytes
+from ..data import load_dataset
 from ..io import to_json
 from ..network import Network, default_loss
 from ..training import class_labels, is_classifier
@@ -101,6 +102,21 @@ def model_loss(net: Network, document: dict, name: str | None = None,
     saved = document.get("loss") if isinstance(document.get("loss"), dict) else {}
     return losses.get(name or saved.get("name") or default_loss(net),
                       reduction=reduction or saved.get("reduction") or "mean")
+
+
+def model_dataset(model, net: Network, document: dict, dataset: str | None, data_dir):
+    """The dataset to score ``model`` on: ``dataset``, else the one it was trained on, checked
+    against the model's inputs."""
+    training = document.get("training")
+    recorded = training.get("dataset") if isinstance(training, dict) else None
+    name = dataset or (recorded if isinstance(recorded, str) else None)
+    if name is None:
+        raise usage_error(f"{model} does not record its dataset: pass --dataset", "--dataset")
+    data = load_dataset(name, data_dir, dtype=net.dtype)
+    if data.n_features != net.n_inputs:
+        raise ValueError(f"{data.name} has {data.n_features} features per sample, but the "
+                         f"model takes {net.n_inputs}")
+    return data
 
 
 def score(net: Network, loss: losses.Loss, X: np.ndarray, y: np.ndarray) -> dict:

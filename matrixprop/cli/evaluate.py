@@ -9,9 +9,17 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..data import load_dataset
 from ..io import read_model
-from ._common import LossName, Reduction, model_loss, print_json, score, stdout, usage_error
+from ._common import (
+    LossName,
+    Reduction,
+    model_dataset,
+    model_loss,
+    print_json,
+    score,
+    stdout,
+    usage_error,
+)
 
 
 def evaluate(
@@ -35,13 +43,7 @@ def evaluate(
         loss_fn.check_output(net.output_activation)
     except ValueError as exc:
         raise usage_error(str(exc), "--loss") from None
-    name = dataset or _trained_on(document)
-    if name is None:
-        raise usage_error(f"{model} does not record its dataset: pass --dataset", "--dataset")
-    data = load_dataset(name, data_dir, dtype=net.dtype)
-    if data.n_features != net.n_inputs:
-        raise ValueError(f"{data.name} has {data.n_features} features per sample, but the "
-                         f"model takes {net.n_inputs}")
+    data = model_dataset(model, net, document, dataset, data_dir)
     result = score(net, loss_fn, data.X_test, data.y_test)
     report = {"model": str(model), "dataset": data.name, "n_samples": data.X_test.shape[0],
               "loss_function": loss_fn.config(), "loss": result["loss"],
@@ -59,12 +61,6 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
     """Counts of (true class, predicted class) pairs: row = true, column = predicted."""
     pairs = labels.astype(np.intp) * n_classes + predicted.astype(np.intp)
     return np.bincount(pairs, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def _trained_on(document: dict) -> str | None:
-    training = document.get("training")
-    name = training.get("dataset") if isinstance(training, dict) else None
-    return name if isinstance(name, str) else None
 
 
 def _print(report: dict) -> None:

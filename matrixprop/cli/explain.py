@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from .. import losses
-from ..data import load_dataset
 from ..explain import explain as explain_sample
 from ..explain import random_sample
 from ..io import read_model
@@ -26,12 +25,12 @@ from ._common import (
     Reduction,
     check_memory,
     in_range,
+    model_dataset,
     model_loss,
     natural_output,
 )
 from ._common import usage_error as _usage_error
 from ._training import parse_layers
-from .evaluate import _trained_on
 
 _NETWORK = "Made-up network (without --model)"
 _MODEL = "Trained model"
@@ -146,13 +145,7 @@ def _made_up(sizes, activation, output_activation, loss, reduction, seed):
 def _model_sample(path, dataset, data_dir, index, loss, reduction):
     """The trained model, test sample ``index`` of its dataset, and its loss."""
     net, document = read_model(path)
-    name = dataset or _trained_on(document)
-    if name is None:
-        raise _usage_error(f"{path} does not record its dataset: pass --dataset", "--dataset")
-    data = load_dataset(name, data_dir, dtype=net.dtype)
-    if data.n_features != net.n_inputs:
-        raise ValueError(f"{data.name} has {data.n_features} features per sample, but the "
-                         f"model takes {net.n_inputs}")
+    data = model_dataset(path, net, document, dataset, data_dir)
     n = data.X_test.shape[0]
     if index >= n:
         raise _usage_error(f"{data.name} has {n} test samples: the index must be below {n}",
