@@ -172,7 +172,8 @@ class LeakyReLU(Activation):
 
     def backward(self, G, Z, A, scratch=None):
         s = self.negative_slope
-        np.heaviside(Z, 0.0, out=A)  # 1 where z > 0, else 0
+        np.clip(Z, 0.0, 1.0, out=A)
+        np.ceil(A, out=A)  # 1 where z > 0, else 0, branch-free (as in ReLU)
         A *= 1.0 - s
         A += s  # f'(z): 1 where z > 0, else slope
         G *= A
@@ -203,7 +204,8 @@ class ELU(Activation):
     def backward(self, G, Z, A, scratch=None):
         np.minimum(A, 0.0, out=A)
         A += self.alpha  # f(z) + alpha where z <= 0, alpha where z > 0
-        np.heaviside(Z, 0.0, out=Z)
+        np.clip(Z, 0.0, 1.0, out=Z)
+        np.ceil(Z, out=Z)  # 1 where z > 0, else 0
         Z *= 1.0 - self.alpha
         A += Z  # and 1 where z > 0
         G *= A
