@@ -241,7 +241,11 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
             raise ValueError(f"{path}: not a matrixprop file (no {METADATA_KEY!r} metadata entry)")
         document = _parse_json(path, entries[METADATA_KEY].encode(), "metadata")
         _check_document(path, document)
-        check_tensors(path, document, _header_specs(path, header, size - 8 - header_size))
+        specs, claimed = _header_specs(path, header, size - 8 - header_size)
+        check_tensors(path, document, specs)
+        if claimed != size - 8 - header_size:  # safetensors indexes every byte after the header
+            raise ValueError(f"{path}: the tensors claim {claimed:,} bytes, but the file holds "
+                             f"{size - 8 - header_size:,} after its header")
         handle.seek(0)
         payload = handle.read()
     try:
@@ -282,10 +286,11 @@ def _check_document(path, document) -> None:
                          f"reads ({FORMAT_VERSION}); upgrade matrixprop")
 
 
-def _header_specs(path, header: dict, data_size: int) -> dict[str, tuple[tuple[int, ...], str]]:
+def _header_specs(path, header: dict, data_size: int
+                  ) -> tuple[dict[str, tuple[tuple[int, ...], str]], int]:
     """Name -> (shape, dtype name) of every tensor the header lists, after checking that each
-    entry is well formed and that the byte ranges cover exactly the ``data_size`` bytes after
-    the header."""
+    entry is well formed and that each float tensor's byte range lies in the ``data_size``
+    bytes after the header and matches its shape; and the bytes the float tensors claim."""
     specs, covered = {}, 0
     for name, entry in header.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
@@ -303,10 +308,7 @@ def _header_specs(path, header: dict, data_size: int) -> dict[str, tuple[tuple[i
                                  f"{data_size:,} bytes of data")
             covered += claimed
         specs[name] = (shape, dtype)
-    if covered > data_size:
-        raise ValueError(f"{path}: the tensors claim {covered:,} bytes, but the file holds "
-                         f"{data_size:,} after its header")
-    return specs
+    return specs, covered
 
 
 def _is_counts(value) -> bool:

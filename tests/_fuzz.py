@@ -15,8 +15,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 EXAMPLES = int(os.environ.get("MATRIXPROP_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
@@ -75,7 +76,10 @@ def observe(function: Callable, *args, limit_s: float = LIMIT_S) -> Outcome:
 
 
 def assert_only(outcome: Outcome, *allowed: type[BaseException]) -> None:
-    """The call either returned or raised one of the ``allowed`` types."""
+    """The call either returned or raised one of the ``allowed`` types (which hypothesis'
+    statistics count: ``--hypothesis-show-statistics``)."""
+    if currently_in_test_context():
+        event("accepted" if outcome.error is None else f"refused ({type(outcome.error).__name__})")
     if outcome.error is not None and not isinstance(outcome.error, allowed):
         raise AssertionError(f"{type(outcome.error).__name__} escaped: {outcome.error}"
                              ) from outcome.error

@@ -182,3 +182,11 @@ def test_checkpoint_learning_rate_scale_must_be_a_positive_number(seeds, tmp_pat
     path.write_bytes(_join(header, rest))
     with pytest.raises(ValueError, match="lr_scale must be a finite number > 0"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("kind", LOADERS)
+def test_bytes_beyond_the_tensors_are_refused_before_reading_them(seeds, tmp_path, kind):
+    data = _seed(seeds, kind, 0) + bytes(8 * MIB)
+    outcome = _check(LOADERS[kind], tmp_path / "padded.safetensors", data)
+    assert "but the file holds" in str(outcome.error)
+    assert outcome.peak < MIB  # the 8 MiB were never read
