@@ -33,6 +33,7 @@ import functools
 import inspect
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import NoReturn
@@ -59,6 +60,9 @@ LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE",
 # Any of these set means the user chose the BLAS threads: they are left as they are.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS")
+
+# MPI_Abort kills every process at once: output still in the launcher's pipes would be lost
+_FORWARD_SECONDS = 0.5
 
 _INSTALL_HINT = "pip install 'matrixprop[mpi]' (mpi4py and the mpich wheel)"
 
@@ -195,6 +199,7 @@ def abort_on_failure(function: Callable) -> Callable:
             sys.stderr.write(f"matrixprop: rank {comm.rank} of {comm.size} failed, ending the "
                              f"job: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             sys.stderr.flush()
+            time.sleep(_FORWARD_SECONDS)  # the launcher forwards the message before the abort
             comm.abort(1)
 
     return run
