@@ -67,8 +67,13 @@ def _numeric(array, name: str) -> np.ndarray:
 
 
 def check_finite(array: np.ndarray, name: str) -> None:
-    """Raise ValueError if a float ``array`` holds NaN or an infinity (one cheap pass)."""
-    if array.dtype.kind != "f" or np.isfinite(np.sum(array, dtype=np.float64)):
+    """Raise ValueError if a float ``array`` holds NaN or an infinity.
+
+    One sum in the array's own dtype decides (NaN and infinities propagate into it); only when
+    it is not finite, which an overflow of large finite values can also cause, is every element
+    checked.
+    """
+    if array.dtype.kind != "f" or np.isfinite(np.sum(array)):
         return
     bad = ~np.isfinite(array)
     if bad.any():

@@ -122,3 +122,10 @@ def test_optimizer_lr_mapping_must_name_the_parameters(net):
     opt = mp.optimizers.SGD(lr={"layers.0.weight": np.ones((2, 2)), "default": 0.1})
     with pytest.raises(ValueError, match="does not broadcast"):
         mp.fit(net, X, LABELS, optimizer=opt, epochs=1)
+
+
+def test_large_finite_values_are_not_mistaken_for_infinities(net):
+    X_big = np.full((10, 4), 3e38, dtype=np.float32)  # their float32 sum overflows to inf
+    assert net.predict(X_big).shape == (10, 3)
+    with pytest.raises(ValueError, match=r"X contains NaN or infinite values \(first at index"):
+        net.predict(with_value(X_big, (9, 3), np.inf).astype(np.float32))
