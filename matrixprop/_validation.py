@@ -73,8 +73,11 @@ def check_finite(array: np.ndarray, name: str) -> None:
     it is not finite, which an overflow of large finite values can also cause, is every element
     checked.
     """
-    if array.dtype.kind != "f" or np.isfinite(np.sum(array)):
+    if array.dtype.kind != "f":
         return
+    with np.errstate(over="ignore"):
+        if np.isfinite(np.sum(array)):
+            return
     bad = ~np.isfinite(array)
     if bad.any():
         where = np.argwhere(bad)[0]
