@@ -264,13 +264,17 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
             grads[i] += momentum * s1[i]  # Nesterov's direction g + momentum * buf
     elif opt_code == ADAM:
         b1, b2, eps = hyper[2], hyper[3], hyper[4]
-        inv_bc1 = 1.0 / (1.0 - b1**t)
-        inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+        # the constants in the parameters' dtype, so float32 runs as a vectorized float32 loop
+        c = np.empty(7, params.dtype)
+        c[0], c[1], c[2], c[3] = b1, 1.0 - b1, b2, 1.0 - b2
+        c[4], c[5], c[6] = 1.0 / math.sqrt(1.0 - b2**t), eps, 1.0 / (1.0 - b1**t)
         for i in range(size):
             g = grads[i]
-            s1[i] = b1 * s1[i] + (1.0 - b1) * g
-            s2[i] = b2 * s2[i] + (1.0 - b2) * (g * g)
-            grads[i] = s1[i] / (math.sqrt(s2[i]) * inv_sqrt_bc2 + eps) * inv_bc1
+            m = c[0] * s1[i] + c[1] * g
+            v = c[2] * s2[i] + c[3] * (g * g)
+            s1[i] = m
+            s2[i] = v
+            grads[i] = m / (np.sqrt(v) * c[4] + c[5]) * c[6]
     elif opt_code == ADAGRAD:
         eps, decay = hyper[2], 1.0 / (1.0 + (t - 1) * hyper[3])
         for i in range(size):
