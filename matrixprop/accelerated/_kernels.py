@@ -237,11 +237,12 @@ def _apply(params, direction, lr, per_weight):
 
 
 @njit(cache=True)
-def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip):
+def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip, c):
     """One optimizer update over the flat buffers (the same rule as matrixprop.optimizers).
 
     State buffers: SGD s1 = momentum; Adam s1, s2 = first and second moments; Adagrad s1 = sum
     of squares; RMSprop s1 = mean square, s2 = mean gradient (centered), s3 = momentum.
+    ``c`` is scratch for constants in the parameters' dtype (allocated once per call).
     """
     size = params.shape[0]
     per_weight = lr.shape[0] > 1
@@ -264,8 +265,7 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
             grads[i] += momentum * s1[i]  # Nesterov's direction g + momentum * buf
     elif opt_code == ADAM:
         b1, b2, eps = hyper[2], hyper[3], hyper[4]
-        # the constants in the parameters' dtype, so float32 runs as a vectorized float32 loop
-        c = np.empty(7, params.dtype)
+        # c: the constants in the parameters' dtype, so float32 runs as a float32 loop
         c[0], c[1], c[2], c[3] = b1, 1.0 - b1, b2, 1.0 - b2
         c[4], c[5], c[6] = 1.0 / math.sqrt(1.0 - b2**t), eps, 1.0 / (1.0 - b1**t)
         for i in range(size):
@@ -310,6 +310,7 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     index of the first batch whose loss was not finite or -1).
     """
     L = len(Ws)
+    constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
     weighted = w.shape[0] > 0
     n_out = Y.shape[1]
     total, hits, bad = 0.0, 0, -1
@@ -357,6 +358,7 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             if k > 0:
                 np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W
         t += 1
-        _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip)
+        _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip,
+                        constants)
         step += 1
     return total, hits, t, bad
