@@ -20,13 +20,12 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
-def fraction(value, name: str, *, upper_open: bool = True) -> float:
-    """``value`` as a float in [0, 1) (or [0, 1] when ``upper_open`` is False)."""
+def fraction(value, name: str) -> float:
+    """``value`` as a float in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number in [0, 1), got {value!r}")
-    ok = 0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0
-    if not ok:
-        raise ValueError(f"{name} must be in [0, {'1)' if upper_open else '1]'}, got {value}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
     return float(value)
 
 

@@ -35,6 +35,7 @@ class LayerWorkspace:
         self.A = self.Z if layer.activation.from_output else np.empty(shape, dtype)
         self.scratch = np.empty(shape, dtype) if layer.activation.needs_scratch else None
         self.G = np.empty(shape, dtype)  # dL/dA, then in place dL/dZ
+        self.out = self.A  # what the next layer reads: A, or A after dropout (set by forward)
         if layer.dropout:
             self.mask = np.empty(shape, dtype)
             self.dropped = np.empty(shape, dtype)
