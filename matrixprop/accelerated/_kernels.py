@@ -14,6 +14,11 @@ import math
 import numpy as np
 from numba import njit
 
+# error_model="numpy": x / 0 gives inf or nan as in NumPy, with no Python-style zero check in the
+# loops (that check is a branch per division and keeps the loops from being vectorized)
+_compiled = njit(cache=True, error_model="numpy")
+_inlined = njit(inline="always", error_model="numpy")
+
 # activation codes (see ACTIVATION_CODES in __init__.py)
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(9)
 # loss codes
@@ -26,34 +31,34 @@ _GELU_K = 0.044715
 
 
 # Each activation: (a, f'(z)) from z, inlined into the loop of _activate.
-@njit(inline="always")
+@_inlined
 def _identity(z, p):
     return z, 1.0
 
 
-@njit(inline="always")
+@_inlined
 def _sigmoid(z, p):
     a = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
     return a, a * (1.0 - a)
 
 
-@njit(inline="always")
+@_inlined
 def _tanh(z, p):
     a = math.tanh(z)
     return a, 1.0 - a * a
 
 
-@njit(inline="always")
+@_inlined
 def _relu(z, p):
     return (z, 1.0) if z > 0.0 else (0.0, 0.0)
 
 
-@njit(inline="always")
+@_inlined
 def _leaky_relu(z, p):
     return (z, 1.0) if z > 0.0 else (p * z, p)
 
 
-@njit(inline="always")
+@_inlined
 def _elu(z, p):
     if z > 0.0:
         return z, 1.0
@@ -61,20 +66,20 @@ def _elu(z, p):
     return a, a + p
 
 
-@njit(inline="always")
+@_inlined
 def _softplus(z, p):
     a = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
     return a, -math.expm1(-a)
 
 
-@njit(inline="always")
+@_inlined
 def _gelu(z, p):
     t = math.tanh(_GELU_C * z * (1.0 + _GELU_K * z * z))
     slope = _GELU_C * z * (1.0 - t) * (1.0 + 3.0 * _GELU_K * z * z)
     return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) * (1.0 + slope)
 
 
-@njit(cache=True)
+@_compiled
 def _softmax(Z, b, has_bias, A, rows):
     """A = softmax(Z + b), row by row, shifted by the row's maximum."""
     m = Z.shape[1]
@@ -93,7 +98,7 @@ def _softmax(Z, b, has_bias, A, rows):
             A[i, j] /= total
 
 
-@njit(inline="always")
+@_inlined
 def _f_and_derivative(code, z, p):
     """(f(z), f'(z)) of the elementwise activation ``code``."""
     if code == SIGMOID:
@@ -113,7 +118,7 @@ def _f_and_derivative(code, z, p):
     return _identity(z, p)
 
 
-@njit(cache=True)
+@_compiled
 def _activate(code, param, Z, b, has_bias, A, F, rows):
     """A = f(Z + b) and F = f'(Z + b), in one pass (softmax: A only)."""
     if code == SOFTMAX:
@@ -127,7 +132,7 @@ def _activate(code, param, Z, b, has_bias, A, F, rows):
             F[i, j] = d
 
 
-@njit(cache=True)
+@_compiled
 def _loss_and_delta(loss_code, fused, out_code, A, F, Y, wb, weighted, c, D, rows):
     """The batch's sum of loss terms (weighted), and D_L = dL/dZ_L written into D."""
     m = A.shape[1]
@@ -167,7 +172,7 @@ def _loss_and_delta(loss_code, fused, out_code, A, F, Y, wb, weighted, c, D, row
     return total
 
 
-@njit(cache=True)
+@_compiled
 def _bias_gradient_and_delta(D, F, db, has_bias, rows, apply_derivative):
     """D <- D * F (when asked), then db = the column sums of D."""
     m = D.shape[1]
@@ -182,7 +187,7 @@ def _bias_gradient_and_delta(D, F, db, has_bias, rows, apply_derivative):
                 db[j] += D[i, j]
 
 
-@njit(cache=True)
+@_compiled
 def _hits(A, labels, rows):
     """How many rows' predicted class equals their label."""
     count = 0
@@ -200,7 +205,7 @@ def _hits(A, labels, rows):
     return count
 
 
-@njit(cache=True)
+@_compiled
 def _prepare_gradient(params, grads, n_weights, l2f, clip, wd, decoupled, lr, per_weight):
     """The book's L2, gradient clipping and weight decay, each one tight pass when in use."""
     size = params.shape[0]
@@ -224,7 +229,7 @@ def _prepare_gradient(params, grads, n_weights, l2f, clip, wd, decoupled, lr, pe
             grads[i] += wd * params[i]
 
 
-@njit(cache=True)
+@_compiled
 def _apply(params, direction, lr, per_weight):
     """p <- p - lr * direction."""
     if per_weight:
@@ -236,7 +241,7 @@ def _apply(params, direction, lr, per_weight):
             params[i] -= direction[i] * rate
 
 
-@njit(cache=True)
+@_compiled
 def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip, c):
     """One optimizer update over the flat buffers (the same rule as matrixprop.optimizers).
 
@@ -299,7 +304,7 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
     _apply(params, grads, lr, per_weight)  # grads now hold the direction
 
 
-@njit(cache=True)
+@_compiled
 def train_steps(X, Y, labels, w, order, start, stop, B,
                 Ws, bs, dWs, dbs, has_bias, codes, aparams, As, Fs, Ds, xb, yb, wb, lb,
                 loss_code, fused, elementwise, reduction, classify,
