@@ -279,6 +279,9 @@ class Adam(Optimizer):
 
     name = "adam"
     _state_names = ("exp_avg", "exp_avg_sq")
+    # True: eps is added to sqrt(v) before the bias correction (scikit-learn's form), which is
+    # eps / sqrt(1 - b2^t) added after it
+    eps_before_bias_correction = False
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
@@ -298,8 +301,9 @@ class Adam(Optimizer):
         s *= 1.0 - b2
         v += s
         np.sqrt(v, out=s)
-        s *= 1.0 / math.sqrt(1.0 - b2**self.t)
-        s += self.eps  # sqrt(v_hat) + eps
+        correction = 1.0 / math.sqrt(1.0 - b2**self.t)
+        s *= correction
+        s += self.eps * correction if self.eps_before_bias_correction else self.eps
         np.divide(m, s, out=s)
         s *= 1.0 / (1.0 - b1**self.t)  # m_hat / (sqrt(v_hat) + eps)
         return s

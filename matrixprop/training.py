@@ -108,18 +108,16 @@ class Trainer:
 
     def _compiled_epochs(self, accelerate):
         """The compiled epoch runner when ``accelerate`` asks for it and it can run, else None."""
-        if accelerate not in (True, False, "auto"):
-            raise ValueError(f"accelerate must be True, False or 'auto', got {accelerate!r}")
-        if not accelerate:
-            return None
         from . import accelerated
 
-        reason = accelerated.unsupported_reason(self)
-        if reason is None:
-            return accelerated.FastEpochs(self)
-        if accelerate is True:
-            raise ValueError(f"accelerate=True, but the compiled epochs cannot run: {reason}")
-        return None
+        obstacle = None
+        if type(self).train_step is not Trainer.train_step:
+            obstacle = "the training step is customized (data-parallel training)"
+        elif self.hooks:
+            obstacle = "gradient hooks are Python callables"
+        return accelerated.compiled_epochs(accelerate, self.net, self.loss, self.optimizer,
+                                           self.X, self.Y, sample_weight=self.w,
+                                           labels=self.labels, obstacle=obstacle)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -212,7 +210,8 @@ class Trainer:
         order = self.epoch_order(state.epoch)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             if self.fast is not None and not batch_callbacks:
-                total_loss, hits, bad_step = self.fast.run_epoch(self, order)
+                total_loss, hits, bad_step = self.fast.run_epoch(
+                    self.optimizer, order, self.batch_size, l2=self.l2 / self.n, clip=self.clip)
             else:
                 total_loss, hits, bad_step = self._run_steps(order, state, batch_callbacks)
         if bad_step >= 0:

@@ -166,6 +166,10 @@ def test_verbose_prints_the_epochs(capsys):
     (dict(optimizer="adam"), "optimizer must be a matrixprop optimizer"),
     (dict(callbacks=[print]), "callbacks must be a list of matrixprop Callback"),
     (dict(loss="binary_cross_entropy"), "needs a 'sigmoid' output layer"),
+    (dict(accelerate="yes"), "accelerate must be True, False or 'auto', got 'yes'"),
+    (dict(accelerate=1), "accelerate must be True, False or 'auto', got 1"),
+    (dict(accelerate=True, dropout=0.2), "compiled epochs cannot run: dropout"),
+    (dict(accelerate=True, callbacks=[Recorder()]), "compiled epochs cannot run: per-batch"),
 ])
 def test_bad_parameters_are_named(params, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -193,3 +197,39 @@ def test_warm_start_needs_the_same_architecture():
 def test_poisson_needs_non_negative_targets():
     with pytest.raises(ValueError, match="loss='poisson' needs targets y >= 0"):
         MLPRegressor(loss="poisson").fit(X, X[:, 0])
+
+
+def test_poisson_has_no_compiled_form():
+    y_counts = np.exp(X[:, 0])
+    with pytest.raises(ValueError, match="activation 'exp' has no compiled form"):
+        MLPRegressor(**PARAMS, loss="poisson", accelerate=True).fit(X, y_counts)
+    assert MLPRegressor(**PARAMS, loss="poisson").fit(X, y_counts).n_iter_ == 30  # auto: NumPy
+
+
+def test_auto_runs_the_compiled_epochs_when_the_fit_allows(monkeypatch):
+    from matrixprop.accelerated import FastEpochs
+
+    calls = []
+    run_epoch = FastEpochs.run_epoch
+    monkeypatch.setattr(FastEpochs, "run_epoch",
+                        lambda self, *a, **k: calls.append(1) or run_epoch(self, *a, **k))
+    MLPClassifier(**PARAMS).fit(X, y)
+    assert len(calls) == 30
+    MLPClassifier(**PARAMS, dropout=0.1).fit(X, y)
+    MLPClassifier(**PARAMS, accelerate=False).fit(X, y)
+    assert len(calls) == 30
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NumPy engine overflows on the way
+def test_divergence_runs_on_like_sklearn_in_both_engines():
+    """scikit-learn trains on through a non-finite loss; so do both engines, epoch for epoch."""
+    curves = []
+    for accelerate in (False, True):
+        reg = MLPRegressor(**{**PARAMS, "max_iter": 6}, solver="sgd", learning_rate_init=50.0,
+                           accelerate=accelerate)
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            reg.fit(X, X[:, 0] * 1e3)
+        curves.append(reg.loss_curve_)
+    assert len(curves[0]) == len(curves[1]) == 6
+    assert not np.isfinite(curves[0][-1])
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5)

@@ -2,7 +2,8 @@
 
 With the same ``random_state`` they draw the same initial weights, validation split and
 shuffles, so every solver, schedule and stopping rule must give scikit-learn's model: the same
-weights, loss curve, iteration count and validation scores, up to rounding.
+weights, loss curve, iteration count and validation scores, up to rounding. The stochastic
+solvers are checked in both engines: the NumPy one and the compiled epochs (numba).
 """
 
 import warnings
@@ -27,6 +28,15 @@ Y_REG2 = Y_REG2 / Y_REG2.std(axis=0)
 SAMPLE_WEIGHT = np.random.default_rng(0).uniform(0.2, 2.0, 300)
 
 BASE = dict(hidden_layer_sizes=(16, 8), random_state=0, max_iter=25)
+ENGINES = ("numpy", "compiled")
+
+
+def with_engine(params: dict, engine: str) -> dict:
+    """``params`` with the ``accelerate`` setting that picks ``engine`` (the Poisson loss has no
+    compiled form: "auto" runs it in NumPy)."""
+    if engine == "numpy":
+        return {**params, "accelerate": False}
+    return {**params, "accelerate": "auto" if params.get("loss") == "poisson" else True}
 
 
 def assert_same_model(ours, theirs, *, curve=True, atol=1e-10):
@@ -77,14 +87,15 @@ CLASSIFIER_SETTINGS = {
 }
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("target", ["multiclass", "binary", "multilabel"])
 @pytest.mark.parametrize("setting", CLASSIFIER_SETTINGS)
-def test_classifier_matches_sklearn(setting, target):
+def test_classifier_matches_sklearn(setting, target, engine):
     X, y = {"multiclass": (X_CLS, Y_MULTI), "binary": (X_CLS, Y_BINARY),
             "multilabel": (X_ML, Y_ML)}[target]
     params = {**BASE, **CLASSIFIER_SETTINGS[setting]}
     theirs = sk.MLPClassifier(**params).fit(X, y)
-    ours = mps.MLPClassifier(**params).fit(X, y)
+    ours = mps.MLPClassifier(**with_engine(params, engine)).fit(X, y)
     assert_same_model(ours, theirs)
     np.testing.assert_array_equal(ours.classes_, theirs.classes_)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
@@ -99,11 +110,13 @@ def test_adaptive_rate_is_divided_like_sklearn():
     assert ours._optimizer.current_lr == pytest.approx(theirs._optimizer.learning_rate)
 
 
-def test_sample_weight_matches_sklearn():
-    for solver in ("adam", "lbfgs"):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sample_weight_matches_sklearn(engine):
+    for solver in ("adam", "sgd", "lbfgs"):
         params = {**BASE, "solver": solver, "early_stopping": solver == "adam"}
         theirs = sk.MLPClassifier(**params).fit(X_CLS, Y_MULTI, sample_weight=SAMPLE_WEIGHT)
-        ours = mps.MLPClassifier(**params).fit(X_CLS, Y_MULTI, sample_weight=SAMPLE_WEIGHT)
+        ours = mps.MLPClassifier(**with_engine(params, engine)).fit(
+            X_CLS, Y_MULTI, sample_weight=SAMPLE_WEIGHT)
         assert_same_model(ours, theirs)
 
 
@@ -123,30 +136,32 @@ REGRESSOR_CASES = [(setting, n) for setting in REGRESSOR_SETTINGS for n in (1, 2
                    if (setting, n) != ("lbfgs", 2)]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("setting", "n_targets"), REGRESSOR_CASES)
-def test_regressor_matches_sklearn(setting, n_targets):
+def test_regressor_matches_sklearn(setting, n_targets, engine):
     params = {**BASE, **REGRESSOR_SETTINGS[setting]}
     y = Y_REG if n_targets == 1 else Y_REG2
     if params.get("loss") == "poisson":
         y = np.exp(y / 2)
     theirs = sk.MLPRegressor(**params).fit(X_REG, y)
-    ours = mps.MLPRegressor(**params).fit(X_REG, y)
+    ours = mps.MLPRegressor(**with_engine(params, engine)).fit(X_REG, y)
     # with 2 outputs scikit-learn reports the squared error divided by the number of outputs
     # but trains on its sum's gradient (the weights agree, the reported losses do not)
     assert_same_model(ours, theirs, curve=n_targets == 1 or params.get("loss") == "poisson")
     np.testing.assert_allclose(ours.predict(X_REG), theirs.predict(X_REG), atol=1e-9)
 
 
-def test_partial_fit_and_warm_start_match_sklearn():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_partial_fit_and_warm_start_match_sklearn(engine):
     params = dict(BASE, max_iter=5)
     classes = np.unique(Y_MULTI)
-    theirs, ours = sk.MLPClassifier(**params), mps.MLPClassifier(**params)
+    theirs, ours = sk.MLPClassifier(**params), mps.MLPClassifier(**with_engine(params, engine))
     for part in np.array_split(np.arange(300), 3):
         theirs.partial_fit(X_CLS[part], Y_MULTI[part], classes=classes)
         ours.partial_fit(X_CLS[part], Y_MULTI[part], classes=classes)
     assert_same_model(ours, theirs)
     params = dict(BASE, max_iter=5, warm_start=True)
-    theirs, ours = sk.MLPRegressor(**params), mps.MLPRegressor(**params)
+    theirs, ours = sk.MLPRegressor(**params), mps.MLPRegressor(**with_engine(params, engine))
     for _ in range(2):
         theirs.fit(X_REG, Y_REG)
         ours.fit(X_REG, Y_REG)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 
-__all__ = ["available", "unsupported_reason", "FastEpochs"]
+__all__ = ["available", "check_accelerate", "compiled_epochs", "unsupported_reason", "FastEpochs"]
 
 ACTIVATION_CODES = {name: code for code, name in enumerate(
     ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
@@ -30,31 +30,63 @@ def available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def unsupported_reason(trainer) -> str | None:
-    """Why the compiled epochs cannot run ``trainer``'s training, or None when they can."""
-    from ..training import Trainer
+def check_accelerate(value):
+    """``value`` if it is a valid ``accelerate`` setting: "auto", True or False."""
+    if value not in (True, False, "auto") or not isinstance(value, (bool, str)):
+        raise ValueError(f"accelerate must be True, False or 'auto', got {value!r}")
+    return value
 
+
+def compiled_epochs(accelerate, net, loss, optimizer, X, Y, *, sample_weight=None, labels=None,
+                    obstacle: str | None = None) -> FastEpochs | None:
+    """A :class:`FastEpochs` for this training when ``accelerate`` asks for one and it can run
+    (``obstacle``: a reason the caller knows it cannot); else None, or with ``accelerate=True``
+    a ValueError that says why."""
+    if not check_accelerate(accelerate):
+        return None
+    reason = obstacle or unsupported_reason(net, loss, optimizer)
+    if reason is None:
+        return FastEpochs(net, loss, X, Y, sample_weight=sample_weight, labels=labels)
+    if accelerate is True:
+        raise ValueError(f"accelerate=True, but the compiled epochs cannot run: {reason}")
+    return None
+
+
+def unsupported_reason(net, loss, optimizer) -> str | None:
+    """Why the compiled epochs cannot train ``net`` with ``loss`` and ``optimizer``, or None
+    when they can."""
     if not available():
         return "numba is not installed (pip install 'matrixprop[fast]')"
-    if type(trainer).train_step is not Trainer.train_step:
-        return "the training step is customized (data-parallel training)"
-    if trainer.dropout_rng is not None:
+    if any(layer.dropout for layer in net.layers):
         return "dropout draws its masks with NumPy's generator"
-    if trainer.hooks:
-        return "gradient hooks are Python callables"
-    if type(trainer.optimizer) not in _OPTIMIZERS:
-        return f"optimizer {type(trainer.optimizer).__name__} has no compiled form"
+    unknown = [layer.activation.name for layer in net.layers
+               if layer.activation.name not in ACTIVATION_CODES]
+    if unknown:
+        return f"activation {unknown[0]!r} has no compiled form"
+    if loss.name not in LOSS_CODES:
+        return f"loss {loss.name!r} has no compiled form"
+    if _rule_code(optimizer) is None:
+        return f"optimizer {type(optimizer).__name__} has no compiled form"
     return None
+
+
+def _rule_code(opt) -> int | None:
+    """The kernel's code for ``opt``'s update rule; None when its class changes the rule."""
+    cls = type(opt)
+    if cls.step is not optimizers_module.Optimizer.step:
+        return None
+    return _RULE_CODES.get(cls._direction)
 
 
 def _pack_optimizer(opt) -> tuple[int, np.ndarray]:
     """The kernel's optimizer code and hyper-parameter array (see _kernels._optimizer_step)."""
-    wd, decoupled = opt.weight_decay, float(opt.decoupled_weight_decay)
-    if isinstance(opt, optimizers_module.SGD):
+    code, wd, decoupled = _rule_code(opt), opt.weight_decay, float(opt.decoupled_weight_decay)
+    if code == 0:
         return 0, np.array([wd, decoupled, opt.momentum, opt.dampening, float(opt.nesterov)])
-    if isinstance(opt, optimizers_module.Adam):
-        return 1, np.array([wd, decoupled, *opt.betas, opt.eps])
-    if isinstance(opt, optimizers_module.Adagrad):
+    if code == 1:
+        return 1, np.array([wd, decoupled, *opt.betas, opt.eps,
+                            float(opt.eps_before_bias_correction)])
+    if code == 2:
         return 2, np.array([wd, decoupled, opt.eps, opt.lr_decay])
     return 3, np.array([wd, decoupled, opt.alpha, opt.eps, opt.momentum, float(opt.centered)])
 
@@ -67,37 +99,46 @@ _STATE_SLOTS = {
     3: ("square_avg", "grad_avg", "momentum_buffer"),
 }
 
-_OPTIMIZERS = (optimizers_module.SGD, optimizers_module.Adam, optimizers_module.AdamW,
-               optimizers_module.Adagrad, optimizers_module.RMSprop)
+# update rules by their direction method: subclasses that keep it (AdamW, scikit-learn's
+# SGD and Adam) run compiled too
+_RULE_CODES = {optimizers_module.SGD._direction: 0, optimizers_module.Adam._direction: 1,
+               optimizers_module.Adagrad._direction: 2, optimizers_module.RMSprop._direction: 3}
 
 
 class _Buffers:
     """Per-batch-size arrays of the kernel: activations, derivatives, deltas, the gathered batch."""
 
-    def __init__(self, trainer, rows: int):
-        net, dtype = trainer.net, trainer.net.dtype
+    def __init__(self, epochs: FastEpochs, rows: int):
+        net, dtype = epochs.net, epochs.net.dtype
         widths = [layer.n_out for layer in net.layers]
         self.A = tuple(np.empty((rows, m), dtype) for m in widths)
         self.F = tuple(np.empty((rows, m), dtype) for m in widths)
         self.D = tuple(np.empty((rows, m), dtype) for m in widths)
         self.xb = np.empty((rows, net.n_inputs), dtype)
         self.yb = np.empty((rows, net.n_outputs), dtype)
-        self.wb = np.empty(rows if trainer.w is not None else 0, dtype)
-        self.lb = np.empty(rows if trainer.classify else 0, np.int64)
+        self.wb = np.empty(rows if epochs.weights.size else 0, dtype)
+        self.lb = np.empty(rows if epochs.labels.size else 0, np.int64)
 
 
 class FastEpochs:
-    """Runs whole epochs of a :class:`~matrixprop.training.Trainer` in compiled code."""
+    """Runs whole epochs of mini-batch training of ``net`` on ``(X, Y)`` in compiled code.
 
-    def __init__(self, trainer):
+    ``X``, ``Y`` and ``sample_weight`` must be C-contiguous in the network's dtype; with
+    ``labels`` (a classifier's class indices) each epoch also counts its hits.
+    """
+
+    def __init__(self, net, loss, X, Y, *, sample_weight=None, labels=None):
         from . import _kernels
 
-        self._kernels = _kernels  # no reference to the trainer: it holds this object
-        net, loss, dtype = trainer.net, trainer.loss, trainer.net.dtype
+        self._kernels = _kernels
+        self.net, self.X, self.Y = net, X, Y
+        dtype = net.dtype
         empty = np.empty(0, dtype)
         self.layers = (
             tuple(layer.W for layer in net.layers),
-            tuple(layer.b if layer.bias else empty for layer in net.layers),
+            # a layer without bias adds zeros: one loop for both kinds
+            tuple(layer.b if layer.bias else np.zeros(layer.n_out, dtype)
+                  for layer in net.layers),
             tuple(layer.dW for layer in net.layers),
             tuple(layer.db if layer.bias else empty for layer in net.layers),
             np.array([layer.bias for layer in net.layers]),
@@ -105,46 +146,51 @@ class FastEpochs:
             np.array([_activation_parameter(layer.activation) for layer in net.layers]),
         )
         self.loss = (LOSS_CODES[loss.name], net.output_activation.name == loss.fused_output,
-                     loss.elementwise, REDUCTION_CODES[loss.reduction], trainer.classify)
-        self.labels = (np.asarray(trainer.labels, dtype=np.int64) if trainer.classify
+                     loss.elementwise, REDUCTION_CODES[loss.reduction], labels is not None)
+        self.labels = (np.asarray(labels, dtype=np.int64) if labels is not None
                        else np.empty(0, np.int64))
-        self.weights = trainer.w if trainer.w is not None else empty
+        self.weights = sample_weight if sample_weight is not None else empty
         self._buffers: dict[int, _Buffers] = {}
         self._empty = empty
 
-    def _buffers_for(self, trainer, rows: int) -> _Buffers:
+    def _buffers_for(self, rows: int) -> _Buffers:
         if rows not in self._buffers:
-            self._buffers[rows] = _Buffers(trainer, rows)
+            self._buffers[rows] = _Buffers(self, rows)
         return self._buffers[rows]
 
-    def run_epoch(self, trainer, order: np.ndarray | None) -> tuple[float, int, int]:
-        """Train one epoch of ``trainer`` in ``order``; returns (loss total, hits, first bad
-        step or -1)."""
-        opt, net = trainer.optimizer, trainer.net
-        order = np.arange(trainer.n) if order is None else order
+    def run_epoch(self, optimizer, order: np.ndarray | None, batch_size: int, *, l2=0.0,
+                  l2_per_batch=False, clip=None, halt=True) -> tuple[float, int, int]:
+        """Train one epoch in ``order`` (None: in order) with ``optimizer``.
+
+        The gradient gains ``l2 * W``, or with ``l2_per_batch`` scikit-learn's ``l2 / n * W``
+        (``n`` the batch's count) and the loss its term; ``clip`` bounds the gradient's norm.
+        Returns (loss total, hits, first bad step or -1); ``halt`` stops at that step.
+        """
+        opt, net, n = optimizer, self.net, self.X.shape[0]
+        order = np.arange(n) if order is None else order
         opt_code, hyper = _pack_optimizer(opt)
         lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
         states = [opt.state.get(name, self._empty) for name in _STATE_SLOTS[opt_code]]
-        l2f = trainer.l2 / trainer.n
-        clip = -1.0 if trainer.clip is None else trainer.clip
-        total, hits, steps_done = 0.0, 0, 0
-        B = trainer.batch_size
-        full = trainer.n - trainer.n % B
-        for start, stop, rows in ((0, full, B), (full, trainer.n, trainer.n - full)):
+        clip = -1.0 if clip is None else clip
+        total, hits, steps_done, first_bad = 0.0, 0, 0, -1
+        full = n - n % batch_size
+        for start, stop, rows in ((0, full, batch_size), (full, n, n - full)):
             if stop == start:
                 continue
-            bufs = self._buffers_for(trainer, rows)
+            bufs = self._buffers_for(rows)
             part, part_hits, opt.t, bad = self._kernels.train_steps(
-                trainer.X, trainer.Y, self.labels, self.weights, order, start, stop, rows,
+                self.X, self.Y, self.labels, self.weights, order, start, stop, rows,
                 *self.layers, bufs.A, bufs.F, bufs.D, bufs.xb, bufs.yb, bufs.wb, bufs.lb,
-                *self.loss, net.params, net.grads, net.n_weights, l2f, clip,
+                *self.loss, net.params, net.grads, net.n_weights, l2, l2_per_batch, clip, halt,
                 opt_code, hyper, lr, states[0], states[1], states[2], opt.t)
             total += part
             hits += part_hits
-            if bad >= 0:
-                return total, hits, steps_done + bad
+            if bad >= 0 and first_bad < 0:
+                first_bad = steps_done + bad
+                if halt:
+                    break
             steps_done += (stop - start) // rows
-        return total, hits, -1
+        return total, hits, first_bad
 
 
 def _activation_parameter(activation) -> float:

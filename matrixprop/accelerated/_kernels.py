@@ -30,7 +30,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 
 
-# Each activation: (a, f'(z)) from z, inlined into the loop of _activate.
+# Each activation: (a, f'(z)) from z, inlined into its loop (_apply_each).
 @_inlined
 def _identity(z, p):
     return z, 1.0
@@ -80,12 +80,12 @@ def _gelu(z, p):
 
 
 @_compiled
-def _softmax(Z, b, has_bias, A, rows):
+def _softmax(Z, b, A, rows):
     """A = softmax(Z + b), row by row, shifted by the row's maximum."""
     m = Z.shape[1]
     for i in range(rows):
         for j in range(m):
-            A[i, j] = Z[i, j] + b[j] if has_bias else Z[i, j]
+            A[i, j] = Z[i, j] + b[j]
         top = A[i, 0]
         for j in range(1, m):
             top = max(top, A[i, j])
@@ -98,38 +98,53 @@ def _softmax(Z, b, has_bias, A, rows):
             A[i, j] /= total
 
 
-@_inlined
-def _f_and_derivative(code, z, p):
-    """(f(z), f'(z)) of the elementwise activation ``code``."""
-    if code == SIGMOID:
-        return _sigmoid(z, p)
-    if code == TANH:
-        return _tanh(z, p)
-    if code == RELU:
-        return _relu(z, p)
-    if code == LEAKY_RELU:
-        return _leaky_relu(z, p)
-    if code == ELU:
-        return _elu(z, p)
-    if code == SOFTPLUS:
-        return _softplus(z, p)
-    if code == GELU:
-        return _gelu(z, p)
-    return _identity(z, p)
+def _loop_of(f):
+    """The compiled loop A = f(Z + b), F = f'(Z + b) of one activation function ``f`` above:
+    each activation gets its own tight loop (a branch on the activation inside the loop keeps
+    it from being vectorized)."""
+
+    def loop(param, Z, b, A, F, rows):
+        m = Z.shape[1]
+        for i in range(rows):
+            for j in range(m):
+                a, d = f(Z[i, j] + b[j], param)
+                A[i, j] = a
+                F[i, j] = d
+
+    return _compiled(loop)
+
+
+_identity_loop = _loop_of(_identity)
+_sigmoid_loop = _loop_of(_sigmoid)
+_tanh_loop = _loop_of(_tanh)
+_relu_loop = _loop_of(_relu)
+_leaky_relu_loop = _loop_of(_leaky_relu)
+_elu_loop = _loop_of(_elu)
+_softplus_loop = _loop_of(_softplus)
+_gelu_loop = _loop_of(_gelu)
 
 
 @_compiled
-def _activate(code, param, Z, b, has_bias, A, F, rows):
+def _activate(code, param, Z, b, A, F, rows):
     """A = f(Z + b) and F = f'(Z + b), in one pass (softmax: A only)."""
     if code == SOFTMAX:
-        _softmax(Z, b, has_bias, A, rows)
-        return
-    m = Z.shape[1]
-    for i in range(rows):
-        for j in range(m):
-            a, d = _f_and_derivative(code, Z[i, j] + b[j] if has_bias else Z[i, j], param)
-            A[i, j] = a
-            F[i, j] = d
+        _softmax(Z, b, A, rows)
+    elif code == SIGMOID:
+        _sigmoid_loop(param, Z, b, A, F, rows)
+    elif code == TANH:
+        _tanh_loop(param, Z, b, A, F, rows)
+    elif code == RELU:
+        _relu_loop(param, Z, b, A, F, rows)
+    elif code == LEAKY_RELU:
+        _leaky_relu_loop(param, Z, b, A, F, rows)
+    elif code == ELU:
+        _elu_loop(param, Z, b, A, F, rows)
+    elif code == SOFTPLUS:
+        _softplus_loop(param, Z, b, A, F, rows)
+    elif code == GELU:
+        _gelu_loop(param, Z, b, A, F, rows)
+    else:
+        _identity_loop(param, Z, b, A, F, rows)
 
 
 @_compiled
@@ -270,16 +285,22 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
             grads[i] += momentum * s1[i]  # Nesterov's direction g + momentum * buf
     elif opt_code == ADAM:
         b1, b2, eps = hyper[2], hyper[3], hyper[4]
-        # c: the constants in the parameters' dtype, so float32 runs as a float32 loop
+        correction = 1.0 / math.sqrt(1.0 - b2**t)
+        if hyper[5] != 0.0:  # eps added to sqrt(v) before the bias correction (scikit-learn)
+            eps *= correction
+        # the constants in the parameters' dtype (read back from c), so float32 runs as a
+        # float32 loop
         c[0], c[1], c[2], c[3] = b1, 1.0 - b1, b2, 1.0 - b2
-        c[4], c[5], c[6] = 1.0 / math.sqrt(1.0 - b2**t), eps, 1.0 / (1.0 - b1**t)
-        for i in range(size):
+        c[4], c[5], c[6] = correction, eps, 1.0 / (1.0 - b1**t)
+        k0, k1, k2, k3, k4, k5, k6, rate = c[0], c[1], c[2], c[3], c[4], c[5], c[6], lr[0]
+        for i in range(size):  # the moments, the direction and p -= lr * direction, one pass
             g = grads[i]
-            m = c[0] * s1[i] + c[1] * g
-            v = c[2] * s2[i] + c[3] * (g * g)
+            m = k0 * s1[i] + k1 * g
+            v = k2 * s2[i] + k3 * (g * g)
             s1[i] = m
             s2[i] = v
-            grads[i] = m / (np.sqrt(v) * c[4] + c[5]) * c[6]
+            params[i] -= m / (np.sqrt(v) * k4 + k5) * k6 * (lr[i] if per_weight else rate)
+        return
     elif opt_code == ADAGRAD:
         eps, decay = hyper[2], 1.0 / (1.0 + (t - 1) * hyper[3])
         for i in range(size):
@@ -308,8 +329,13 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
 def train_steps(X, Y, labels, w, order, start, stop, B,
                 Ws, bs, dWs, dbs, has_bias, codes, aparams, As, Fs, Ds, xb, yb, wb, lb,
                 loss_code, fused, elementwise, reduction, classify,
-                params, grads, n_weights, l2f, clip, opt_code, hyper, lr, s1, s2, s3, t):
+                params, grads, n_weights, l2f, l2_per_batch, clip, halt,
+                opt_code, hyper, lr, s1, s2, s3, t):
     """Train on ``order[start:stop]`` in batches of exactly ``B`` rows.
+
+    L2: the gradient gains ``l2f * W``; with ``l2_per_batch`` (scikit-learn's objective) it
+    gains ``l2f / n * W`` instead, ``n`` the batch's count (or sum of weights), and the loss its
+    term ``0.5 * l2f / n * ||W||^2``. ``halt``: stop at the first non-finite loss.
 
     Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, steps taken,
     index of the first batch whose loss was not finite or -1).
@@ -317,14 +343,16 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     L = len(Ws)
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
     weighted = w.shape[0] > 0
-    n_out = Y.shape[1]
+    n_in, n_out = X.shape[1], Y.shape[1]
     total, hits, bad = 0.0, 0, -1
     step = 0
     for first in range(start, stop, B):
-        for r in range(B):  # gather the batch
+        for r in range(B):  # gather the batch (explicit loops: faster than slice copies)
             src = order[first + r]
-            xb[r, :] = X[src, :]
-            yb[r, :] = Y[src, :]
+            for j in range(n_in):
+                xb[r, j] = X[src, j]
+            for j in range(n_out):
+                yb[r, j] = Y[src, j]
             if weighted:
                 wb[r] = w[src]
             if classify:
@@ -332,7 +360,7 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
         A_prev = xb
         for k in range(L):  # forward: Z = A_prev W^T (BLAS), then A = f(Z + b), F = f'(Z + b)
             np.dot(A_prev, Ws[k].T, As[k])
-            _activate(codes[k], aparams[k], As[k], bs[k], has_bias[k], As[k], Fs[k], B)
+            _activate(codes[k], aparams[k], As[k], bs[k], As[k], Fs[k], B)
             A_prev = As[k]
         A = As[L - 1]
         if classify:
@@ -351,9 +379,15 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             c = 1.0 / count
         value = c * _loss_and_delta(loss_code, fused, codes[L - 1], A, Fs[L - 1], yb, wb,
                                     weighted, c, Ds[L - 1], B)
-        if not math.isfinite(value):
+        l2 = l2f
+        if l2_per_batch and l2f != 0.0:
+            l2 = l2f / count
+            weights = params[:n_weights]
+            value += 0.5 * l2 * np.dot(weights, weights)  # BLAS, as the NumPy engine's
+        if not math.isfinite(value) and bad < 0:
             bad = step
-            break
+            if halt:
+                break
         total += value if reduction == 1 else value * B
         for k in range(L - 1, -1, -1):  # backward; D_L already holds f'
             D = Ds[k]
@@ -363,7 +397,7 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             if k > 0:
                 np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W
         t += 1
-        _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip,
+        _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2, clip,
                         constants)
         step += 1
     return total, hits, t, bad

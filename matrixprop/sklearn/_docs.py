@@ -69,6 +69,11 @@ EXTRA_PARAMETERS = """\
     callbacks : list of matrixprop Callback or None, default=None
         Called during training (:mod:`matrixprop.callbacks`): each epoch, or each L-BFGS
         iteration, is an epoch for them; one that sets ``state.stop_training`` ends the fit.
+    accelerate : "auto", True or False, default="auto"
+        Whether the stochastic solvers run their epochs compiled (``pip install
+        "matrixprop[fast]"``, numba): "auto" when numba is installed and the fit allows it (no
+        dropout, no per-batch callbacks, not the Poisson loss), True to require it, False for
+        the NumPy engine. Both compute the same updates, equal to float rounding.
 """
 
 SHARED_ATTRIBUTES = """\

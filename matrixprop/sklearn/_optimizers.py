@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import copy
-import math
 
 from ..optimizers import SGD, Adam, Optimizer
 
@@ -31,13 +30,7 @@ class SklearnSGD(SGD):
 class SklearnAdam(Adam):
     """Adam with scikit-learn's placement of ``epsilon``."""
 
-    def _direction(self, g, s):
-        eps = self.eps
-        self.eps = eps / math.sqrt(1.0 - self.betas[1] ** self.t)
-        try:
-            return super()._direction(g, s)
-        finally:
-            self.eps = eps
+    eps_before_bias_correction = True
 
 
 def make_optimizer(est) -> Optimizer:

@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Iterable
 
 from .. import _validation as check
+from ..accelerated import check_accelerate
 from ..callbacks import Callback
 from ..optimizers import Optimizer
 
@@ -67,5 +68,6 @@ def validate_params(est) -> None:
         if est.solver == "lbfgs":
             raise ValueError("optimizer is used by the stochastic solvers: set solver='sgd' or "
                              "'adam', or leave optimizer=None with solver='lbfgs'")
+    check_accelerate(est.accelerate)
     if est.callbacks is not None and not all(isinstance(c, Callback) for c in est.callbacks):
         raise TypeError("callbacks must be a list of matrixprop Callback objects")

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
+from ..accelerated import compiled_epochs
 from ._callbacks import CallbackRunner
 from ._objective import Objective
 from ._optimizers import make_optimizer
@@ -124,6 +125,18 @@ def _stop_or_slow_down(est, optimizer, early_stopping: bool) -> bool:
     return True
 
 
+def _numpy_epoch(batches, objective: Objective, optimizer, runner: CallbackRunner) -> float:
+    """One epoch in the NumPy engine; returns the sum of the batch losses times their sizes."""
+    total = 0.0
+    for step, (xb, yb, wb) in enumerate(batches):
+        value = objective(xb, yb, wb)
+        optimizer.step()
+        total += value * xb.shape[0]
+        if runner.batch_callbacks:
+            runner.batch_end(step, value)
+    return total
+
+
 def fit_stochastic(est, X, Y, sample_weight, rs, incremental: bool) -> None:
     """Train ``est.network_`` for up to ``est.max_iter`` epochs (one with ``incremental``)."""
     if est.early_stopping and incremental:
@@ -138,6 +151,9 @@ def fit_stochastic(est, X, Y, sample_weight, rs, incremental: bool) -> None:
     batches = _Batches(X, Y, sample_weight, _batch_size(est.batch_size, n))
     objective = Objective(net, est._loss, est.alpha)
     runner = CallbackRunner(est.callbacks, net, optimizer, est.max_iter, batches.steps, n)
+    fast = compiled_epochs(est.accelerate, net, est._loss, optimizer, X, Y,
+                           sample_weight=sample_weight,
+                           obstacle="per-batch callbacks" if runner.batch_callbacks else None)
     order = np.arange(n)
     runner.train_begin()
     est.n_iter_ = 0
@@ -146,13 +162,13 @@ def fit_stochastic(est, X, Y, sample_weight, rs, incremental: bool) -> None:
             if est.shuffle:
                 rs.shuffle(order)  # the draws of sklearn.utils.shuffle
             runner.epoch_begin(est.n_iter_)
-            started, total = time.perf_counter(), 0.0
-            for step, (xb, yb, wb) in enumerate(batches(order if est.shuffle else None)):
-                value = objective(xb, yb, wb)
-                optimizer.step()
-                total += value * xb.shape[0]
-                if runner.batch_callbacks:
-                    runner.batch_end(step, value)
+            started = time.perf_counter()
+            if fast is not None:  # scikit-learn's objective: L2 over each batch's count
+                total = fast.run_epoch(optimizer, order if est.shuffle else None, batches.size,
+                                       l2=est.alpha, l2_per_batch=True, halt=False)[0]
+            else:
+                total = _numpy_epoch(batches(order if est.shuffle else None), objective,
+                                     optimizer, runner)
             seconds = time.perf_counter() - started
             est.n_iter_ += 1
             est.loss_ = total / n

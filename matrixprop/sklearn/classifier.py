@@ -87,6 +87,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         class_weight=None,
         optimizer=None,
         callbacks=None,
+        accelerate="auto",
     ):
         store_params(self, locals())
 

@@ -80,6 +80,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dropout=0.0,
         optimizer=None,
         callbacks=None,
+        accelerate="auto",
     ):
         store_params(self, locals())
 
