@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from . import _validation as check
+from . import accelerated
 from . import losses as losses_module
 from .layers import Dense, LayerWorkspace
 
@@ -22,6 +23,7 @@ __all__ = ["Network", "MLP"]
 
 _WORKSPACES_KEPT = 4  # batch sizes whose buffers stay allocated (full batch, last batch, ...)
 _PREDICT_CHUNK = 4096
+_COMPILED_ROWS = 2048  # below, the first call's set-up costs more than it saves
 
 
 class Network:
@@ -214,11 +216,21 @@ class Network:
         return value
 
     # -- public computations ---------------------------------------------------------------
-    def predict(self, X, batch_size: int | None = None) -> np.ndarray:
-        """The output layer's activations for each row of ``X``, as a new array."""
+    def predict(self, X, batch_size: int | None = None, *, accelerate="auto") -> np.ndarray:
+        """The output layer's activations for each row of ``X``, as a new array.
+
+        ``batch_size`` rows are computed at a time. ``accelerate``: "auto" computes inputs of
+        at least 2048 rows in compiled code when numba is installed (``matrixprop[fast]``),
+        True always does, False never; both give the same outputs up to float rounding.
+        """
         X = check.inputs(X, self.n_inputs, self.dtype)
         chunk = check.positive_int(batch_size or _PREDICT_CHUNK, "batch_size")
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        wanted = accelerate if accelerate != "auto" or X.shape[0] >= _COMPILED_ROWS else False
+        compiled = accelerated.predictor(wanted, self)
+        if compiled is not None:
+            compiled(X, out, chunk)
+            return out
         with np.errstate(over="ignore"):
             for start in range(0, X.shape[0], chunk):
                 rows = X[start:start + chunk]

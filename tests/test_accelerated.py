@@ -150,3 +150,33 @@ def test_fit_frees_its_copies_without_waiting_for_the_cycle_collector():
         tracemalloc.stop()
         gc.enable()
     assert after - before < X64.nbytes // 8  # the float32 copy alone is half of X64
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_compiled_prediction_matches_the_numpy_engine(hidden, dtype):
+    rows = np.random.default_rng(1).normal(size=(2500, 6)).astype(dtype)
+    for output, bias in (("softmax", True), ("sigmoid", False), ("identity", True)):
+        net = mp.MLP([6, 9, 7, 3], hidden, output, seed=0, dtype=dtype, bias=bias)
+        expected = net.predict(rows, accelerate=False)
+        for chunk in (None, 1000, 2500, 4000):  # partial last chunk, one chunk, more than all
+            got = net.predict(rows, batch_size=chunk, accelerate=True)
+            assert got.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == "float64" else 2e-6,
+                                       atol=1e-14 if dtype == "float64" else 1e-6)
+
+
+def test_prediction_engine_choice(monkeypatch):
+    from matrixprop import accelerated
+
+    made = []
+    predictor = accelerated.predictor
+    monkeypatch.setattr(accelerated, "predictor",
+                        lambda wanted, net: made.append(wanted) or predictor(wanted, net))
+    net = mp.MLP([6, 4, 3], "relu", "softmax", seed=0)
+    net.predict(X)  # 53 rows: "auto" stays in NumPy
+    net.predict(np.zeros((2048, 6)))
+    net.predict(X[:1], accelerate=True)
+    assert made == [False, "auto", True]
+    with pytest.raises(ValueError, match="accelerate must be True, False or 'auto', got 'on'"):
+        net.predict(X, accelerate="on")

@@ -12,12 +12,14 @@ The first call compiles the kernels (a few seconds); numba caches them on disk a
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import optimizers as optimizers_module
 
-__all__ = ["available", "check_accelerate", "compiled_epochs", "unsupported_reason", "FastEpochs"]
+__all__ = ["available", "check_accelerate", "compiled_epochs", "predictor", "unsupported_reason",
+           "FastEpochs"]
 
 ACTIVATION_CODES = {name: code for code, name in enumerate(
     ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
@@ -52,17 +54,36 @@ def compiled_epochs(accelerate, net, loss, optimizer, X, Y, *, sample_weight=Non
     return None
 
 
+def predictor(accelerate, net) -> Callable[[np.ndarray, np.ndarray, int], None] | None:
+    """``predict(X, out, chunk)`` writing ``net``'s outputs for ``X`` into ``out`` in compiled
+    code, when ``accelerate`` asks for it and ``net``'s activations have compiled forms; else
+    None (with ``accelerate=True``, a ValueError that says why)."""
+    if not check_accelerate(accelerate):
+        return None
+    reason = _activation_reason(net)
+    if reason is None:
+        return _Predictor(net)
+    if accelerate is True:
+        raise ValueError(f"accelerate=True, but compiled prediction cannot run: {reason}")
+    return None
+
+
+def _activation_reason(net) -> str | None:
+    if not available():
+        return "numba is not installed (pip install 'matrixprop[fast]')"
+    unknown = [layer.activation.name for layer in net.layers
+               if layer.activation.name not in ACTIVATION_CODES]
+    return f"activation {unknown[0]!r} has no compiled form" if unknown else None
+
+
 def unsupported_reason(net, loss, optimizer) -> str | None:
     """Why the compiled epochs cannot train ``net`` with ``loss`` and ``optimizer``, or None
     when they can."""
-    if not available():
-        return "numba is not installed (pip install 'matrixprop[fast]')"
+    reason = _activation_reason(net)
+    if reason is not None:
+        return reason
     if any(layer.dropout for layer in net.layers):
         return "dropout draws its masks with NumPy's generator"
-    unknown = [layer.activation.name for layer in net.layers
-               if layer.activation.name not in ACTIVATION_CODES]
-    if unknown:
-        return f"activation {unknown[0]!r} has no compiled form"
     if loss.name not in LOSS_CODES:
         return f"loss {loss.name!r} has no compiled form"
     if _rule_code(optimizer) is None:
@@ -105,6 +126,34 @@ _RULE_CODES = {optimizers_module.SGD._direction: 0, optimizers_module.Adam._dire
                optimizers_module.Adagrad._direction: 2, optimizers_module.RMSprop._direction: 3}
 
 
+def _layer_arrays(net) -> tuple:
+    """The kernels' view of ``net``'s layers: weights, biases (zeros where a layer has none:
+    one loop for both kinds), activation codes and parameters."""
+    return (tuple(layer.W for layer in net.layers),
+            tuple(layer.b if layer.bias else np.zeros(layer.n_out, net.dtype)
+                  for layer in net.layers),
+            np.array([ACTIVATION_CODES[layer.activation.name] for layer in net.layers]),
+            np.array([_activation_parameter(layer.activation) for layer in net.layers]))
+
+
+class _Predictor:
+    """Compiled inference of one network (see :func:`predictor`)."""
+
+    def __init__(self, net):
+        from . import _kernels
+
+        self._kernels, self.net = _kernels, net
+        self._none = np.empty((0, 0), net.dtype)  # no derivative buffer: inference
+
+    def __call__(self, X: np.ndarray, out: np.ndarray, chunk: int) -> None:
+        net = self.net
+        rows = min(chunk, X.shape[0])
+        hidden = tuple(np.empty((rows, layer.n_out), net.dtype) for layer in net.layers[:-1])
+        Ws, bs, codes, params = _layer_arrays(net)
+        self._kernels.predict_rows(X, Ws, bs, codes, params, (*hidden, self._none), self._none,
+                                   out, chunk)
+
+
 class _Buffers:
     """Per-batch-size arrays of the kernel: activations, derivatives, deltas, the gathered batch."""
 
@@ -134,16 +183,13 @@ class FastEpochs:
         self.net, self.X, self.Y = net, X, Y
         dtype = net.dtype
         empty = np.empty(0, dtype)
+        Ws, bs, codes, params = _layer_arrays(net)
         self.layers = (
-            tuple(layer.W for layer in net.layers),
-            # a layer without bias adds zeros: one loop for both kinds
-            tuple(layer.b if layer.bias else np.zeros(layer.n_out, dtype)
-                  for layer in net.layers),
+            Ws, bs,
             tuple(layer.dW for layer in net.layers),
             tuple(layer.db if layer.bias else empty for layer in net.layers),
             np.array([layer.bias for layer in net.layers]),
-            np.array([ACTIVATION_CODES[layer.activation.name] for layer in net.layers]),
-            np.array([_activation_parameter(layer.activation) for layer in net.layers]),
+            codes, params,
         )
         self.loss = (LOSS_CODES[loss.name], net.output_activation.name == loss.fused_output,
                      loss.elementwise, REDUCTION_CODES[loss.reduction], labels is not None)

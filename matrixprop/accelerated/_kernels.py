@@ -101,10 +101,15 @@ def _softmax(Z, b, A, rows):
 def _loop_of(f):
     """The compiled loop A = f(Z + b), F = f'(Z + b) of one activation function ``f`` above:
     each activation gets its own tight loop (a branch on the activation inside the loop keeps
-    it from being vectorized)."""
+    it from being vectorized). An empty ``F`` (inference) skips the derivative."""
 
     def loop(param, Z, b, A, F, rows):
         m = Z.shape[1]
+        if F.shape[0] == 0:
+            for i in range(rows):
+                for j in range(m):
+                    A[i, j] = f(Z[i, j] + b[j], param)[0]
+            return
         for i in range(rows):
             for j in range(m):
                 a, d = f(Z[i, j] + b[j], param)
@@ -401,3 +406,21 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
                         constants)
         step += 1
     return total, hits, t, bad
+
+
+@_compiled
+def predict_rows(X, Ws, bs, codes, aparams, As, no_derivative, out, chunk):
+    """``out`` = the network's outputs for the rows of ``X``, ``chunk`` rows at a time: per
+    layer one BLAS product into ``As[k]`` (the last layer: straight into ``out``) and one pass
+    for bias and activation."""
+    L = len(Ws)
+    n = X.shape[0]
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        rows = stop - start
+        A_prev = X[start:stop]
+        for k in range(L):
+            target = out[start:stop] if k == L - 1 else As[k][:rows]
+            np.dot(A_prev, Ws[k].T, target)
+            _activate(codes[k], aparams[k], target, bs[k], target, no_derivative, rows)
+            A_prev = target
