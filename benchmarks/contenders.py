@@ -33,6 +33,7 @@ __all__ = [
     "gemm_bound",
     "matrixprop_train",
     "matrixprop_predict",
+    "matrixprop_numpy_predict",
     "torch_train",
     "torch_predict",
     "sklearn_train",
@@ -103,11 +104,18 @@ def matrixprop_numpy_train(case: Case, X: np.ndarray, y: np.ndarray, seed: int =
     return matrixprop_train(case, X, y, seed, accelerate=False)
 
 
-def matrixprop_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
-    """``net.predict(X, batch_size=case.batch)``: the outputs, softmax included."""
+def matrixprop_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0,
+                       accelerate="auto") -> Run:
+    """``net.predict(X, batch_size=case.batch)``: the outputs, softmax included (compiled when
+    numba is installed; ``accelerate=False``: the NumPy engine)."""
     net = build_network(case, seed)
     X = _in_dtype(case, X)
-    return _timed(len(X), lambda: net.predict(X, batch_size=case.batch))
+    return _timed(len(X), lambda: net.predict(X, batch_size=case.batch, accelerate=accelerate))
+
+
+def matrixprop_numpy_predict(case: Case, X: np.ndarray, y: np.ndarray, seed: int = 0) -> Run:
+    """:func:`matrixprop_predict` on the NumPy engine."""
+    return matrixprop_predict(case, X, y, seed, accelerate=False)
 
 
 def _in_dtype(case: Case, X: np.ndarray) -> np.ndarray:

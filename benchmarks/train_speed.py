@@ -43,7 +43,7 @@ from benchmarks.cases import (  # noqa: E402
 # runs every optimizer and dtype (JAX: plain SGD in float32 only)
 CONTENDERS = (
     ("matrixprop", c.matrixprop_train, c.matrixprop_predict, None, True),
-    ("mp NumPy", c.matrixprop_numpy_train, None, None, True),
+    ("mp NumPy", c.matrixprop_numpy_train, c.matrixprop_numpy_predict, None, True),
     ("PyTorch", c.torch_train, c.torch_predict, "torch", True),
     ("sklearn", c.sklearn_train, None, "sklearn.neural_network", True),
     ("JAX step", c.jax_step, None, "jax", False),

@@ -152,7 +152,7 @@ def test_absent_frameworks_are_skipped_with_a_note(monkeypatch):
                      "JAX step skipped: jax is not installed",
                      "JAX scan skipped: jax is not installed"]
     chosen, _ = train_speed.available_contenders(train=False)
-    assert list(chosen) == ["matrixprop", "GEMM bound"]
+    assert list(chosen) == ["matrixprop", "mp NumPy", "GEMM bound"]
 
 
 # -- optimizers and dtypes of the cases ------------------------------------------------------
