@@ -17,6 +17,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,10 @@ CONTENDERS = (
 NAMES = [name for name, *_ in CONTENDERS]
 K = TypeVar("K", bound=Hashable)
 QUICK_REPEATS = 2
+# After its last call a thread pool spins for a while before it sleeps (OpenBLAS about 0.1 s,
+# OpenMP and XLA's pools too): without a pause those threads would share the cores with the
+# next contender's run.
+SETTLE_SECONDS = 0.3
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -111,14 +116,16 @@ def available_contenders(train: bool, plain: bool = True) -> tuple[dict, list[st
 
 
 def paired(runs: dict[K, c.Run], repeats: int, label: str) -> dict[K, list[c.Timing]]:
-    """Warm every run up once, then call each once per repetition, in turn."""
+    """Warm every run up once, then call each once per repetition, in turn (the order reversed
+    every other repetition), each after a pause of ``SETTLE_SECONDS``."""
     for run in runs.values():
         run()
     timings: dict[K, list[c.Timing]] = {name: [] for name in runs}
     for rep in range(repeats):
         print(f"  {label}: repetition {rep + 1}/{repeats}", file=sys.stderr, flush=True)
-        for name, run in runs.items():
-            timings[name].append(run())
+        for name in list(runs) if rep % 2 == 0 else list(runs)[::-1]:
+            time.sleep(SETTLE_SECONDS)
+            timings[name].append(runs[name]())
     return timings
 
 
