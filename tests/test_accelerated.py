@@ -180,3 +180,23 @@ def test_prediction_engine_choice(monkeypatch):
     assert made == [False, "auto", True]
     with pytest.raises(ValueError, match="accelerate must be True, False or 'auto', got 'on'"):
         net.predict(X, accelerate="on")
+
+
+@pytest.mark.parametrize("missing", ["numba", "scipy"])
+def test_without_numba_or_scipy_auto_falls_back_and_true_says_why(monkeypatch, missing):
+    """numba's BLAS calls go through SciPy: either one missing means no compiled path."""
+    import importlib.util
+
+    from matrixprop import accelerated
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == missing else find_spec(name, *a))
+    assert not accelerated.available()
+    net = mp.MLP([6, 4, 3], "relu", "softmax", seed=0)
+    history = mp.fit(net, X, LABELS, epochs=1)  # "auto": the NumPy engine
+    assert len(history) == 1
+    with pytest.raises(ValueError, match="numba or scipy is not installed"):
+        mp.fit(net, X, LABELS, epochs=1, accelerate=True)
+    with pytest.raises(ValueError, match="numba or scipy is not installed"):
+        net.predict(X, accelerate=True)

@@ -28,8 +28,8 @@ REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
 
 
 def available() -> bool:
-    """Whether numba is installed."""
-    return importlib.util.find_spec("numba") is not None
+    """Whether numba is installed, and SciPy, whose BLAS the kernels call."""
+    return all(importlib.util.find_spec(name) is not None for name in ("numba", "scipy"))
 
 
 def check_accelerate(value):
@@ -70,7 +70,7 @@ def predictor(accelerate, net) -> Callable[[np.ndarray, np.ndarray, int], None] 
 
 def _activation_reason(net) -> str | None:
     if not available():
-        return "numba is not installed (pip install 'matrixprop[fast]')"
+        return "numba or scipy is not installed (pip install 'matrixprop[fast]')"
     unknown = [layer.activation.name for layer in net.layers
                if layer.activation.name not in ACTIVATION_CODES]
     return f"activation {unknown[0]!r} has no compiled form" if unknown else None

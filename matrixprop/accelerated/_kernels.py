@@ -4,15 +4,19 @@ The NumPy engine spends one library call per elementwise operation and, at small
 time in Python than in arithmetic. Here a whole run of steps is one compiled call: each layer is
 one BLAS product plus ONE pass that adds the bias and computes both ``a = f(z)`` and ``f'(z)``;
 the backward pass is one pass per layer for ``D = G * f'(Z)`` and ``db``; the optimizer is one
-pass over the flat parameter buffer. The codes below mirror the names of the NumPy modules.
+pass over the flat parameter buffer. Plain SGD needs not even that: its step ``W -= lr D^T A``
+is the weight-gradient product itself, done by BLAS into ``W`` (the gradient buffer is then not
+written). The codes below mirror the names of the NumPy modules.
 """
 
 from __future__ import annotations
 
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import get_cython_function_address
 
 # error_model="numpy": x / 0 gives inf or nan as in NumPy, with no Python-style zero check in the
 # loops (that check is a branch per division and keeps the loops from being vectorized)
@@ -25,6 +29,16 @@ IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(
 HALF_SSE, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
 # optimizer codes; hyper-parameters are packed in an array (see _pack_optimizer)
 SGD, ADAM, ADAGRAD, RMSPROP = range(4)
+
+# BLAS's sgemm/dgemm (SciPy's, the library numba's np.dot calls), by symbol name so that the
+# cached kernels find them in every process: C <- alpha op(A) op(B) + beta C, every argument by
+# reference (Fortran)
+for _name in ("sgemm", "dgemm"):
+    llvm.add_symbol(f"matrixprop_{_name}",
+                    get_cython_function_address("scipy.linalg.cython_blas", _name))
+_GEMM_SIGNATURE = types.void(*([types.voidptr] * 13))
+_sgemm = types.ExternalFunction("matrixprop_sgemm", _GEMM_SIGNATURE)
+_dgemm = types.ExternalFunction("matrixprop_dgemm", _GEMM_SIGNATURE)
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
@@ -226,6 +240,26 @@ def _hits(A, labels, rows):
 
 
 @_compiled
+def _descend_in_the_product(W, D, A, rate, ints, scalars, flags):
+    """W <- W - rate * D^T A: plain SGD's step done by BLAS inside the weight-gradient product
+    (beta = 1), so the gradient never makes a trip through memory. ``ints``, ``scalars`` and
+    ``flags`` are scratch for BLAS's by-reference arguments."""
+    n_out, n_in = W.shape
+    # row-major W^T is column-major (n_in, n_out): W^T += -rate * A^T D
+    ints[0], ints[1], ints[2] = n_in, n_out, D.shape[0]  # m, n, k
+    ints[3], ints[4], ints[5] = n_in, n_out, n_in  # leading dimensions of A, D, W
+    scalars[0], scalars[1] = -rate, 1.0  # alpha, beta
+    flags[0], flags[1] = ord("N"), ord("T")
+    args = (flags[0:].ctypes, flags[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
+            ints[2:].ctypes, scalars[0:].ctypes, A.ctypes, ints[3:].ctypes, D.ctypes,
+            ints[4:].ctypes, scalars[1:].ctypes, W.ctypes, ints[5:].ctypes)
+    if W.itemsize == 4:
+        _sgemm(*args)
+    else:
+        _dgemm(*args)
+
+
+@_compiled
 def _prepare_gradient(params, grads, n_weights, l2f, clip, wd, decoupled, lr, per_weight):
     """The book's L2, gradient clipping and weight decay, each one tight pass when in use."""
     size = params.shape[0]
@@ -347,6 +381,10 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     """
     L = len(Ws)
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
+    ints, flags = np.empty(6, np.int32), np.empty(2, np.uint8)  # BLAS's arguments
+    # plain SGD with nothing added to the gradient: its step goes into the products
+    plain_sgd = (opt_code == SGD and hyper[2] == 0.0 and hyper[0] == 0.0 and l2f == 0.0
+                 and clip < 0.0 and lr.shape[0] == 1)
     weighted = w.shape[0] > 0
     n_in, n_out = X.shape[1], Y.shape[1]
     total, hits, bad = 0.0, 0, -1
@@ -398,12 +436,21 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             D = Ds[k]
             # D = dL/dA * f'(Z) (for hidden layers) and db = the sum of D over the batch
             _bias_gradient_and_delta(D, Fs[k], dbs[k], has_bias[k], B, k < L - 1)
-            np.dot(D.T, xb if k == 0 else As[k - 1], dWs[k])  # dW = D^T A_prev
+            A_prev = xb if k == 0 else As[k - 1]
             if k > 0:
-                np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W
+                np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W, with W before its update
+            if plain_sgd:
+                _descend_in_the_product(Ws[k], D, A_prev, lr[0], ints, constants, flags)
+            else:
+                np.dot(D.T, A_prev, dWs[k])  # dW = D^T A_prev
         t += 1
-        _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2, clip,
-                        constants)
+        if plain_sgd:  # the weights are done: the biases' step
+            for k in range(L):
+                if has_bias[k]:
+                    _apply(bs[k], dbs[k], lr, False)
+        else:
+            _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,
+                            clip, constants)
         step += 1
     return total, hits, t, bad
 
