@@ -70,6 +70,33 @@ def test_every_optimizer_with_l2_clipping_and_weights_matches(name):
     assert_same(results)
 
 
+SGD_IN_PRODUCTS = {  # nothing added to the gradient: the step or the buffer rides in a product
+    "plain": lambda: mp.optimizers.SGD(lr=0.05),
+    "momentum": lambda: mp.optimizers.SGD(lr=0.05, momentum=0.9),
+    "momentum-dampened": lambda: mp.optimizers.SGD(lr=0.05, momentum=0.8, dampening=0.3),
+    "momentum-per-weight": lambda: mp.optimizers.SGD(
+        lr={"layers.0.weight": np.linspace(0, 0.1, 30).reshape(5, 6), "layers.2.bias": 0.0,
+            "default": 0.05}, momentum=0.9),
+}
+
+
+@pytest.mark.parametrize("name", SGD_IN_PRODUCTS)
+def test_sgd_steps_folded_into_the_products_match(name):
+    """Two fits in a row with one optimizer: the second starts with a momentum buffer."""
+    def make():
+        return mp.Network([mp.Dense(6, 5, "elu"), mp.Dense(5, 4, "relu", bias=False),
+                           mp.Dense(4, 3, "softmax")], seed=0, dtype="float64")
+
+    results = []
+    for accelerate in (False, True):
+        net, opt = make(), SGD_IN_PRODUCTS[name]()
+        for seed in (1, 2):
+            history = mp.fit(net, X, LABELS, optimizer=opt, batch_size=10, epochs=2, seed=seed,
+                             sample_weight=WEIGHTS, accelerate=accelerate)
+        results.append((net.params.copy(), history))
+    assert_same(results)
+
+
 def test_per_weight_rates_layers_without_bias_and_no_shuffling():
     def make():
         return mp.Network([mp.Dense(6, 5, "relu", bias=False), mp.Dense(5, 3, "softmax")],

@@ -204,6 +204,15 @@ class FastEpochs:
             self._buffers[rows] = _Buffers(self, rows)
         return self._buffers[rows]
 
+    def _weight_blocks(self, buffer: np.ndarray | None) -> tuple:
+        """Views of ``buffer`` (laid out as the parameters) shaped as each layer's weights;
+        empty arrays without a buffer."""
+        if buffer is None or buffer.size == 0:
+            return tuple(np.empty((0, 0), self.net.dtype) for _ in self.net.layers)
+        slices = self.net.parameter_slices()
+        return tuple(buffer[slices[f"layers.{k}.weight"]].reshape(layer.W.shape)
+                     for k, layer in enumerate(self.net.layers))
+
     def run_epoch(self, optimizer, order: np.ndarray | None, batch_size: int, *, l2=0.0,
                   l2_per_batch=False, clip=None, halt=True) -> tuple[float, int, int]:
         """Train one epoch in ``order`` (None: in order) with ``optimizer``.
@@ -217,6 +226,7 @@ class FastEpochs:
         opt_code, hyper = _pack_optimizer(opt)
         lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
         states = [opt.state.get(name, self._empty) for name in _STATE_SLOTS[opt_code]]
+        momentum_blocks = self._weight_blocks(states[0] if opt_code == 0 else None)
         clip = -1.0 if clip is None else clip
         total, hits, steps_done, first_bad = 0.0, 0, 0, -1
         full = n - n % batch_size
@@ -228,7 +238,7 @@ class FastEpochs:
                 self.X, self.Y, self.labels, self.weights, order, start, stop, rows,
                 *self.layers, bufs.A, bufs.F, bufs.D, bufs.xb, bufs.yb, bufs.wb, bufs.lb,
                 *self.loss, net.params, net.grads, net.n_weights, l2, l2_per_batch, clip, halt,
-                opt_code, hyper, lr, states[0], states[1], states[2], opt.t)
+                opt_code, hyper, lr, states[0], states[1], states[2], opt.t, momentum_blocks)
             total += part
             hits += part_hits
             if bad >= 0 and first_bad < 0:

@@ -4,9 +4,10 @@ The NumPy engine spends one library call per elementwise operation and, at small
 time in Python than in arithmetic. Here a whole run of steps is one compiled call: each layer is
 one BLAS product plus ONE pass that adds the bias and computes both ``a = f(z)`` and ``f'(z)``;
 the backward pass is one pass per layer for ``D = G * f'(Z)`` and ``db``; the optimizer is one
-pass over the flat parameter buffer. Plain SGD needs not even that: its step ``W -= lr D^T A``
-is the weight-gradient product itself, done by BLAS into ``W`` (the gradient buffer is then not
-written). The codes below mirror the names of the NumPy modules.
+pass over the flat parameter buffer. SGD needs less: plain SGD's step ``W -= lr D^T A`` is the
+weight-gradient product itself, done by BLAS into ``W``, and momentum's buffer update is that
+product done into the buffer (the gradient buffer then does not hold the weights' gradients).
+The codes below mirror the names of the NumPy modules.
 """
 
 from __future__ import annotations
@@ -240,23 +241,34 @@ def _hits(A, labels, rows):
 
 
 @_compiled
-def _descend_in_the_product(W, D, A, rate, ints, scalars, flags):
-    """W <- W - rate * D^T A: plain SGD's step done by BLAS inside the weight-gradient product
-    (beta = 1), so the gradient never makes a trip through memory. ``ints``, ``scalars`` and
-    ``flags`` are scratch for BLAS's by-reference arguments."""
-    n_out, n_in = W.shape
-    # row-major W^T is column-major (n_in, n_out): W^T += -rate * A^T D
+def _gemm_into(C, D, A, alpha, beta, ints, scalars, flags):
+    """C <- alpha D^T A + beta C by BLAS: a weight-gradient product that lands in the weights
+    (plain SGD: alpha = -lr, beta = 1) or in the momentum buffer (alpha = 1 - dampening,
+    beta = momentum), so the gradient never makes a trip through memory. ``ints``, ``scalars``
+    and ``flags`` are scratch for BLAS's by-reference arguments."""
+    n_out, n_in = C.shape
+    # row-major C^T is column-major (n_in, n_out): C^T <- alpha A^T D + beta C^T
     ints[0], ints[1], ints[2] = n_in, n_out, D.shape[0]  # m, n, k
-    ints[3], ints[4], ints[5] = n_in, n_out, n_in  # leading dimensions of A, D, W
-    scalars[0], scalars[1] = -rate, 1.0  # alpha, beta
+    ints[3], ints[4], ints[5] = n_in, n_out, n_in  # leading dimensions of A, D, C
+    scalars[0], scalars[1] = alpha, beta
     flags[0], flags[1] = ord("N"), ord("T")
     args = (flags[0:].ctypes, flags[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
             ints[2:].ctypes, scalars[0:].ctypes, A.ctypes, ints[3:].ctypes, D.ctypes,
-            ints[4:].ctypes, scalars[1:].ctypes, W.ctypes, ints[5:].ctypes)
-    if W.itemsize == 4:
+            ints[4:].ctypes, scalars[1:].ctypes, C.ctypes, ints[5:].ctypes)
+    if C.itemsize == 4:
         _sgemm(*args)
     else:
         _dgemm(*args)
+
+
+@_compiled
+def _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t):
+    """The rest of a momentum step whose weight buffers the products already updated: the
+    biases' buffers, then p <- p - lr * buffer over every parameter."""
+    per_weight = lr.shape[0] > 1
+    for i in range(n_weights, params.shape[0]):
+        s1[i] = grads[i] if t == 1 else momentum * s1[i] + (1.0 - dampening) * grads[i]
+    _apply(params, s1, lr, per_weight)
 
 
 @_compiled
@@ -369,12 +381,13 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
                 Ws, bs, dWs, dbs, has_bias, codes, aparams, As, Fs, Ds, xb, yb, wb, lb,
                 loss_code, fused, elementwise, reduction, classify,
                 params, grads, n_weights, l2f, l2_per_batch, clip, halt,
-                opt_code, hyper, lr, s1, s2, s3, t):
+                opt_code, hyper, lr, s1, s2, s3, t, Ms):
     """Train on ``order[start:stop]`` in batches of exactly ``B`` rows.
 
     L2: the gradient gains ``l2f * W``; with ``l2_per_batch`` (scikit-learn's objective) it
     gains ``l2f / n * W`` instead, ``n`` the batch's count (or sum of weights), and the loss its
-    term ``0.5 * l2f / n * ||W||^2``. ``halt``: stop at the first non-finite loss.
+    term ``0.5 * l2f / n * ||W||^2``. ``halt``: stop at the first non-finite loss. ``Ms``: the
+    momentum buffer's block of each layer's weights, shaped as the weights.
 
     Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, steps taken,
     index of the first batch whose loss was not finite or -1).
@@ -382,9 +395,13 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     L = len(Ws)
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
     ints, flags = np.empty(6, np.int32), np.empty(2, np.uint8)  # BLAS's arguments
-    # plain SGD with nothing added to the gradient: its step goes into the products
-    plain_sgd = (opt_code == SGD and hyper[2] == 0.0 and hyper[0] == 0.0 and l2f == 0.0
-                 and clip < 0.0 and lr.shape[0] == 1)
+    # SGD with nothing added to the gradient: plain SGD's step, or the momentum buffer, goes
+    # into the weight-gradient products (Nesterov's direction needs the gradient itself)
+    momentum, dampening = hyper[2], hyper[3]
+    in_products = (opt_code == SGD and hyper[0] == 0.0 and l2f == 0.0 and clip < 0.0
+                   and hyper[4] == 0.0)
+    plain_sgd = in_products and momentum == 0.0 and lr.shape[0] == 1
+    heavy_ball = in_products and momentum != 0.0
     weighted = w.shape[0] > 0
     n_in, n_out = X.shape[1], Y.shape[1]
     total, hits, bad = 0.0, 0, -1
@@ -439,8 +456,12 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             A_prev = xb if k == 0 else As[k - 1]
             if k > 0:
                 np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W, with W before its update
-            if plain_sgd:
-                _descend_in_the_product(Ws[k], D, A_prev, lr[0], ints, constants, flags)
+            if plain_sgd:  # W <- W - lr D^T A_prev
+                _gemm_into(Ws[k], D, A_prev, -lr[0], 1.0, ints, constants, flags)
+            elif heavy_ball:  # buffer <- momentum buffer + (1 - dampening) D^T A_prev
+                first = t == 0  # PyTorch's first step: buffer <- gradient
+                _gemm_into(Ms[k], D, A_prev, 1.0 if first else 1.0 - dampening,
+                           0.0 if first else momentum, ints, constants, flags)
             else:
                 np.dot(D.T, A_prev, dWs[k])  # dW = D^T A_prev
         t += 1
@@ -448,6 +469,8 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             for k in range(L):
                 if has_bias[k]:
                     _apply(bs[k], dbs[k], lr, False)
+        elif heavy_ball:
+            _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t)
         else:
             _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,
                             clip, constants)
