@@ -54,9 +54,9 @@ CONTENDERS = (
 NAMES = [name for name, *_ in CONTENDERS]
 K = TypeVar("K", bound=Hashable)
 QUICK_REPEATS = 2
-# After its last call a thread pool spins for a while before it sleeps (OpenBLAS about 0.1 s,
-# OpenMP and XLA's pools too): without a pause those threads would share the cores with the
-# next contender's run.
+# After its last call a thread pool spins for a while before it sleeps (OpenBLAS, OpenMP and
+# XLA's pools: up to about 0.2 s here): without a pause those threads would share the cores
+# with the next contender's run.
 SETTLE_SECONDS = 0.3
 
 

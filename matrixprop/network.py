@@ -220,8 +220,9 @@ class Network:
         """The output layer's activations for each row of ``X``, as a new array.
 
         ``batch_size`` rows are computed at a time. ``accelerate``: "auto" computes inputs of
-        at least 2048 rows in compiled code when numba is installed (``matrixprop[fast]``),
-        True always does, False never; both give the same outputs up to float rounding.
+        at least 2048 rows in compiled code when numba and SciPy are installed
+        (``matrixprop[fast]``), True always does, False never; both give the same outputs up
+        to float rounding.
         """
         X = check.inputs(X, self.n_inputs, self.dtype)
         chunk = check.positive_int(batch_size or _PREDICT_CHUNK, "batch_size")

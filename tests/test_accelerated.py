@@ -93,8 +93,19 @@ def test_sgd_steps_folded_into_the_products_match(name):
         for seed in (1, 2):
             history = mp.fit(net, X, LABELS, optimizer=opt, batch_size=10, epochs=2, seed=seed,
                              sample_weight=WEIGHTS, accelerate=accelerate)
-        results.append((net.params.copy(), history))
-    assert_same(results)
+        results.append((net.params.copy(), history, net.grads.copy()))
+    assert_same([r[:2] for r in results])
+    # the last step of each compiled call computes its gradient: the buffer ends as in NumPy
+    np.testing.assert_allclose(results[1][2], results[0][2], rtol=1e-10, atol=1e-13)
+
+
+def test_a_momentum_buffer_missing_from_the_state_is_refused():
+    net = mp.MLP([6, 4, 3], "relu", "softmax", seed=0)
+    opt = mp.optimizers.SGD(lr=0.05)
+    opt.setup(net)
+    opt.momentum = 0.9  # after setup: no buffer was allocated
+    with pytest.raises(ValueError, match="optimizer state 'momentum_buffer' does not match"):
+        mp.fit(net, X, LABELS, optimizer=opt, epochs=1, accelerate=True)
 
 
 def test_per_weight_rates_layers_without_bias_and_no_shuffling():

@@ -196,3 +196,19 @@ def test_train_and_predict_on_idx_files(mnist_subset, tmp_path):
     net = mp.load(tmp_path / "run" / "model.safetensors")
     expected = net.predict(read_idx(images).reshape(100, -1) / 255.0).argmax(axis=1)
     assert np.array_equal(np.load(tmp_path / "classes.npy"), expected)
+
+
+def test_threads_limit_the_compiled_engines_blas_too():
+    """SciPy's BLAS (the compiled engine's) is loaded before the limit, so the limit holds it."""
+    import subprocess
+    import sys
+
+    code = ("from threadpoolctl import threadpool_info\n"
+            "from matrixprop.cli.train import _blas_threads\n"
+            "with _blas_threads(1):\n"
+            "    import matrixprop.accelerated._kernels\n"
+            "    pools = [p for p in threadpool_info() if p['user_api'] == 'blas']\n"
+            "print(len(pools), sorted({p['num_threads'] for p in pools}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["2", "[1]"]  # NumPy's and SciPy's OpenBLAS, both at one thread

@@ -233,3 +233,15 @@ def test_divergence_runs_on_like_sklearn_in_both_engines():
     assert len(curves[0]) == len(curves[1]) == 6
     assert not np.isfinite(curves[0][-1])
     np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5)
+
+
+def test_a_summed_loss_trains_in_numpy_with_the_same_loss_curve():
+    """The stochastic solver reports a mean of batch losses; a loss with reduction="sum" keeps
+    the NumPy engine, whose curve is the reference."""
+    summed = mp.losses.HalfSSE(reduction="sum")
+    target = X[:, 0]
+    curves = [MLPRegressor(**PARAMS, loss=summed, batch_size=20, accelerate=a).fit(X, target)
+              .loss_curve_ for a in (False, "auto")]
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="reduction='sum'"):
+        MLPRegressor(**PARAMS, loss=summed, accelerate=True).fit(X, target)

@@ -1,12 +1,15 @@
-"""Optional compiled training epochs: ``pip install "matrixprop[fast]"`` (numba).
+"""Optional compiled training epochs and inference: ``pip install "matrixprop[fast]"`` (numba,
+and SciPy, whose BLAS the kernels call).
 
-:func:`matrixprop.fit` uses them by default (``accelerate="auto"``) when numba is installed and
+:func:`matrixprop.fit`, :meth:`Network.predict <matrixprop.Network.predict>` and the
+scikit-learn estimators use them by default (``accelerate="auto"``) when both are installed and
 the run needs nothing that only the NumPy engine offers (dropout, gradient hooks, per-batch
-callbacks, data-parallel training); ``accelerate=False`` forces the NumPy engine and
-``accelerate=True`` raises if the compiled path cannot run. Both paths compute the same
-equations in the same order and agree to float rounding (tested).
+callbacks, data-parallel training, an activation, loss or optimizer subclass without a compiled
+form); ``accelerate=False`` forces the NumPy engine and ``accelerate=True`` raises if the
+compiled path cannot run. Both paths compute the same equations and agree to float rounding
+(tested); the compiled one fuses passes, so its roundings may fall differently.
 
-The first call compiles the kernels (a few seconds); numba caches them on disk afterwards.
+The first call compiles the kernels (10 to 20 seconds); numba caches them on disk afterwards.
 """
 
 from __future__ import annotations
@@ -226,6 +229,7 @@ class FastEpochs:
         opt_code, hyper = _pack_optimizer(opt)
         lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
         states = [opt.state.get(name, self._empty) for name in _STATE_SLOTS[opt_code]]
+        _check_state(opt, opt_code, net)
         momentum_blocks = self._weight_blocks(states[0] if opt_code == 0 else None)
         clip = -1.0 if clip is None else clip
         total, hits, steps_done, first_bad = 0.0, 0, 0, -1
@@ -247,6 +251,21 @@ class FastEpochs:
                     break
             steps_done += (stop - start) // rows
         return total, hits, first_bad
+
+
+def _check_state(opt, opt_code: int, net) -> None:
+    """The state buffers the kernel will read must cover every parameter (compiled code does
+    not check bounds)."""
+    first, second, third = _STATE_SLOTS[opt_code]  # the kernel's slots s1, s2, s3
+    needed = {0: [first] if opt_code == 0 and opt.momentum else [],
+              1: [first, second], 2: [first]}.get(opt_code)
+    if needed is None:  # RMSprop
+        needed = [first] + ([second] if opt.centered else []) + ([third] if opt.momentum else [])
+    for name in needed:
+        buffer = opt.state.get(name)
+        if buffer is None or buffer.shape != net.params.shape:
+            raise ValueError(f"optimizer state {name!r} does not match the network's "
+                             f"{net.params.size} parameters: call optimizer.setup(net) afresh")
 
 
 def _activation_parameter(activation) -> float:

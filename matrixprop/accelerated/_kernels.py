@@ -23,6 +23,7 @@ from numba.extending import get_cython_function_address
 # loops (that check is a branch per division and keeps the loops from being vectorized)
 _compiled = njit(cache=True, error_model="numpy")
 _inlined = njit(inline="always", error_model="numpy")
+_uncached = njit(error_model="numpy")
 
 # activation codes (see ACTIVATION_CODES in __init__.py)
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(9)
@@ -45,7 +46,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 
 
-# Each activation: (a, f'(z)) from z, inlined into its loop (_apply_each).
+# Each activation: (a, f'(z)) from z, inlined into its loop (_loop_of).
 @_inlined
 def _identity(z, p):
     return z, 1.0
@@ -131,7 +132,9 @@ def _loop_of(f):
                 A[i, j] = a
                 F[i, j] = d
 
-    return _compiled(loop)
+    # not cached itself (a closure's cache key differs in every process): its cached caller
+    # _activate keeps the compiled loop
+    return _uncached(loop)
 
 
 _identity_loop = _loop_of(_identity)
@@ -262,13 +265,19 @@ def _gemm_into(C, D, A, alpha, beta, ints, scalars, flags):
 
 
 @_compiled
+def _momentum_buffer(s1, grads, start, momentum, dampening, t):
+    """buf <- momentum buf + (1 - dampening) g from index ``start`` on (buf <- g at the first
+    step, as PyTorch)."""
+    for i in range(start, s1.shape[0]):
+        s1[i] = grads[i] if t == 1 else momentum * s1[i] + (1.0 - dampening) * grads[i]
+
+
+@_compiled
 def _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t):
     """The rest of a momentum step whose weight buffers the products already updated: the
     biases' buffers, then p <- p - lr * buffer over every parameter."""
-    per_weight = lr.shape[0] > 1
-    for i in range(n_weights, params.shape[0]):
-        s1[i] = grads[i] if t == 1 else momentum * s1[i] + (1.0 - dampening) * grads[i]
-    _apply(params, s1, lr, per_weight)
+    _momentum_buffer(s1, grads, n_weights, momentum, dampening, t)
+    _apply(params, s1, lr, lr.shape[0] > 1)
 
 
 @_compiled
@@ -324,11 +333,7 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
         if momentum == 0.0:
             _apply(params, grads, lr, per_weight)
             return
-        if t == 1:
-            s1[:] = grads
-        else:
-            for i in range(size):
-                s1[i] = momentum * s1[i] + (1.0 - dampening) * grads[i]
+        _momentum_buffer(s1, grads, 0, momentum, dampening, t)
         if not nesterov:
             _apply(params, s1, lr, per_weight)
             return
@@ -389,8 +394,8 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     term ``0.5 * l2f / n * ||W||^2``. ``halt``: stop at the first non-finite loss. ``Ms``: the
     momentum buffer's block of each layer's weights, shaped as the weights.
 
-    Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, steps taken,
-    index of the first batch whose loss was not finite or -1).
+    Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, the optimizer's
+    step count after the call, index of the first batch whose loss was not finite or -1).
     """
     L = len(Ws)
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
@@ -407,6 +412,11 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     total, hits, bad = 0.0, 0, -1
     step = 0
     for first in range(start, stop, B):
+        # the last step computes the gradient itself, so that the gradient buffer ends as the
+        # NumPy engine leaves it
+        fold_sgd, fold_momentum = plain_sgd, heavy_ball
+        if first + B >= stop:
+            fold_sgd = fold_momentum = False
         for r in range(B):  # gather the batch (explicit loops: faster than slice copies)
             src = order[first + r]
             for j in range(n_in):
@@ -456,20 +466,20 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             A_prev = xb if k == 0 else As[k - 1]
             if k > 0:
                 np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W, with W before its update
-            if plain_sgd:  # W <- W - lr D^T A_prev
+            if fold_sgd:  # W <- W - lr D^T A_prev
                 _gemm_into(Ws[k], D, A_prev, -lr[0], 1.0, ints, constants, flags)
-            elif heavy_ball:  # buffer <- momentum buffer + (1 - dampening) D^T A_prev
-                first = t == 0  # PyTorch's first step: buffer <- gradient
-                _gemm_into(Ms[k], D, A_prev, 1.0 if first else 1.0 - dampening,
-                           0.0 if first else momentum, ints, constants, flags)
+            elif fold_momentum:  # buffer <- momentum buffer + (1 - dampening) D^T A_prev
+                first_step = t == 0  # PyTorch's first step: buffer <- gradient
+                _gemm_into(Ms[k], D, A_prev, 1.0 if first_step else 1.0 - dampening,
+                           0.0 if first_step else momentum, ints, constants, flags)
             else:
                 np.dot(D.T, A_prev, dWs[k])  # dW = D^T A_prev
         t += 1
-        if plain_sgd:  # the weights are done: the biases' step
+        if fold_sgd:  # the weights are done: the biases' step
             for k in range(L):
                 if has_bias[k]:
                     _apply(bs[k], dbs[k], lr, False)
-        elif heavy_ball:
+        elif fold_momentum:
             _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t)
         else:
             _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,

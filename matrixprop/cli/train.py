@@ -259,4 +259,8 @@ def _blas_threads(threads: int | None) -> AbstractContextManager:
         return nullcontext()
     from threadpoolctl import threadpool_limits
 
+    from .. import accelerated
+
+    if accelerated.available():  # load SciPy's BLAS, the compiled engine's, so it is limited too
+        import scipy.linalg.cython_blas  # noqa: F401
     return threadpool_limits(limits=threads, user_api="blas")

@@ -3,8 +3,8 @@
 Training is :class:`matrixprop.training.Trainer` -- the machinery of :func:`matrixprop.fit` --
 run epoch by epoch (``Trainer.run_epoch``), so a run here makes the updates that ``mp.fit`` (and
 the equivalent ``matrixprop train`` command) makes with the same settings. It runs NumPy's
-engine: ``fit``'s compiled epochs (``accelerate``) would stall the page's first frame for seconds
-while they compile, and agree only up to float32 rounding.
+engine, for training and for its pictures: the compiled engine (``accelerate``) would stall the
+page's first frame for seconds while it compiles, and agrees only up to float32 rounding.
 A :class:`Session` is used from a server's worker threads: every method takes its lock.
 """
 
@@ -133,7 +133,7 @@ class Session:
                                ("test", split.X_test, split.y_test)):
                 frame[f"{part}_loss"] = net.loss(X, y, self.loss)
                 if not split.regression:
-                    frame[f"{part}_accuracy"] = accuracy(net.predict(X), y)
+                    frame[f"{part}_accuracy"] = accuracy(net.predict(X, accelerate=False), y)
             frame["output"] = self._output_map()
             frame["neurons"] = self._neuron_maps()
             frame["weights"] = [layer.W for layer in net.layers]
@@ -143,10 +143,10 @@ class Session:
     def _output_map(self) -> dict:
         if self.regression:
             x = np.linspace(-DOMAIN, DOMAIN, CURVE_POINTS, dtype=np.float32)
-            y = self.net.predict(x[:, None])[:, 0]
+            y = self.net.predict(x[:, None], accelerate=False)[:, 0]
             return {"x": x, "y": y}
         return {"grid": OUTPUT_GRID, "values": _encode(np.clip(
-            _class_one(self.net.predict(_grid(OUTPUT_GRID))), 0.0, 1.0))}
+            _class_one(self.net.predict(_grid(OUTPUT_GRID), accelerate=False)), 0.0, 1.0))}
 
     def _neuron_maps(self) -> list[list[dict]]:
         """Each neuron's output over a small grid (a line for 1-D data) as bytes: probabilities

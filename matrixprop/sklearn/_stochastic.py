@@ -151,9 +151,11 @@ def fit_stochastic(est, X, Y, sample_weight, rs, incremental: bool) -> None:
     batches = _Batches(X, Y, sample_weight, _batch_size(est.batch_size, n))
     objective = Objective(net, est._loss, est.alpha)
     runner = CallbackRunner(est.callbacks, net, optimizer, est.max_iter, batches.steps, n)
+    obstacle = ("per-batch callbacks" if runner.batch_callbacks else
+                "a loss with reduction='sum' (the epoch's loss is a mean of batch means here)"
+                if est._loss.reduction == "sum" else None)
     fast = compiled_epochs(est.accelerate, net, est._loss, optimizer, X, Y,
-                           sample_weight=sample_weight,
-                           obstacle="per-batch callbacks" if runner.batch_callbacks else None)
+                           sample_weight=sample_weight, obstacle=obstacle)
     order = np.arange(n)
     runner.train_begin()
     est.n_iter_ = 0
