@@ -50,3 +50,9 @@ def test_info_shows_versions_blas_and_warns_about_pinned_kernels():
     assert facts["kernel_pins"]["OPENBLAS_CORETYPE"] == "Haswell"
     assert all(pool["num_threads"] >= 1 for pool in facts["blas"])
     assert "warning" in result.stderr and "OPENBLAS_CORETYPE" in result.stderr
+    # the test environment has the fast extra: its engine and SciPy's BLAS are shown too
+    assert facts["compiled_engine"]["available"] and facts["compiled_engine"]["numba"]
+    assert any("scipy" in pool["filepath"] and "numpy" not in pool["filepath"]
+               for pool in facts["blas"])
+    table = run_cli("info")
+    assert "compiled engine" in table.stdout and "numba" in table.stdout

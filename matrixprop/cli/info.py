@@ -1,4 +1,5 @@
-"""``matrixprop info``: versions, the BLAS library NumPy uses, its kernel and threads."""
+"""``matrixprop info``: versions, the BLAS libraries and their kernels and threads, and the
+compiled engine."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ KERNEL_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 def info(
     json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
 ) -> None:
-    """Show versions, NumPy's BLAS library, its kernel and threads.
+    """Show versions, the BLAS libraries (NumPy's, and SciPy's for the compiled engine), their
+    kernels and threads, and whether the compiled engine is installed.
 
     Warns when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE pin OpenBLAS to an older kernel.
     """
     from threadpoolctl import threadpool_info
 
+    compiled = _compiled_engine()  # loads SciPy's BLAS when present, so it is listed below
     facts = {
         "matrixprop": __version__,
         "numpy": np.__version__,
@@ -36,6 +39,7 @@ def info(
                                                   "num_threads", "threading_layer", "filepath")}
                  for pool in threadpool_info() if pool.get("user_api") == "blas"],
         "kernel_pins": {name: os.environ[name] for name in KERNEL_PINS if name in os.environ},
+        "compiled_engine": compiled,
     }
     if json:
         print_json(facts)
@@ -44,6 +48,20 @@ def info(
     for name, value in facts["kernel_pins"].items():
         stderr.print(f"[yellow]warning:[/yellow] {name}={value} pins OpenBLAS to an older "
                      f"kernel; unset it (env -u {name} ...) for full speed")
+
+
+def _compiled_engine() -> dict:
+    """Whether the compiled engine can run (``matrixprop[fast]``), with numba's and SciPy's
+    versions."""
+    from importlib.metadata import version
+
+    from .. import accelerated
+
+    if not accelerated.available():
+        return {"available": False, "numba": None, "scipy": None}
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS its kernels call)
+
+    return {"available": True, "numba": version("numba"), "scipy": version("scipy")}
 
 
 def _print(facts: dict) -> None:
@@ -59,4 +77,8 @@ def _print(facts: dict) -> None:
         table.add_row("BLAS library", str(pool["filepath"]))
     if not facts["blas"]:
         table.add_row("BLAS", "not found by threadpoolctl")
+    engine = facts["compiled_engine"]
+    table.add_row("compiled engine",
+                  f"numba {engine['numba']}, on SciPy {engine['scipy']}'s BLAS"
+                  if engine["available"] else "not installed: pip install 'matrixprop[fast]'")
     stdout.print(table)
