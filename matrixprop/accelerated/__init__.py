@@ -47,27 +47,31 @@ def compiled_epochs(accelerate, net, loss, optimizer, X, Y, *, sample_weight=Non
     """A :class:`FastEpochs` for this training when ``accelerate`` asks for one and it can run
     (``obstacle``: a reason the caller knows it cannot); else None, or with ``accelerate=True``
     a ValueError that says why."""
-    if not check_accelerate(accelerate):
-        return None
-    reason = obstacle or unsupported_reason(net, loss, optimizer)
-    if reason is None:
-        return FastEpochs(net, loss, X, Y, sample_weight=sample_weight, labels=labels)
-    if accelerate is True:
-        raise ValueError(f"accelerate=True, but the compiled epochs cannot run: {reason}")
-    return None
+    return _if_allowed(accelerate, "the compiled epochs",
+                       lambda: obstacle or unsupported_reason(net, loss, optimizer),
+                       lambda: FastEpochs(net, loss, X, Y, sample_weight=sample_weight,
+                                          labels=labels))
 
 
 def predictor(accelerate, net) -> Callable[[np.ndarray, np.ndarray, int], None] | None:
     """``predict(X, out, chunk)`` writing ``net``'s outputs for ``X`` into ``out`` in compiled
     code, when ``accelerate`` asks for it and ``net``'s activations have compiled forms; else
     None (with ``accelerate=True``, a ValueError that says why)."""
+    return _if_allowed(accelerate, "compiled prediction", lambda: _activation_reason(net),
+                       lambda: _Predictor(net))
+
+
+def _if_allowed(accelerate, what: str, reason: Callable[[], str | None], build: Callable):
+    """``build()`` when ``accelerate`` asks for the compiled path and ``reason()`` finds
+    nothing against it; else None, or with ``accelerate=True`` a ValueError naming the
+    reason."""
     if not check_accelerate(accelerate):
         return None
-    reason = _activation_reason(net)
-    if reason is None:
-        return _Predictor(net)
+    why = reason()
+    if why is None:
+        return build()
     if accelerate is True:
-        raise ValueError(f"accelerate=True, but compiled prediction cannot run: {reason}")
+        raise ValueError(f"accelerate=True, but {what} cannot run: {why}")
     return None
 
 
