@@ -21,8 +21,8 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 
-__all__ = ["available", "check_accelerate", "compiled_epochs", "predictor", "unsupported_reason",
-           "FastEpochs"]
+__all__ = ["available", "load_blas", "check_accelerate", "compiled_epochs", "predictor",
+           "unsupported_reason", "FastEpochs"]
 
 ACTIVATION_CODES = {name: code for code, name in enumerate(
     ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
@@ -33,6 +33,16 @@ REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
 def available() -> bool:
     """Whether numba is installed, and SciPy, whose BLAS the kernels call."""
     return all(importlib.util.find_spec(name) is not None for name in ("numba", "scipy"))
+
+
+def load_blas() -> bool:
+    """Load SciPy's BLAS, the one the kernels call, so that threadpoolctl sees (and limits) it
+    before any kernel runs; returns whether the compiled engine is available."""
+    if not available():
+        return False
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    return True
 
 
 def check_accelerate(value):

@@ -57,10 +57,8 @@ def _compiled_engine() -> dict:
 
     from .. import accelerated
 
-    if not accelerated.available():
+    if not accelerated.load_blas():
         return {"available": False, "numba": None, "scipy": None}
-    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS its kernels call)
-
     return {"available": True, "numba": version("numba"), "scipy": version("scipy")}
 
 

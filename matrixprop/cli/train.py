@@ -261,6 +261,5 @@ def _blas_threads(threads: int | None) -> AbstractContextManager:
 
     from .. import accelerated
 
-    if accelerated.available():  # load SciPy's BLAS, the compiled engine's, so it is limited too
-        import scipy.linalg.cython_blas  # noqa: F401
+    accelerated.load_blas()  # the compiled engine's BLAS is limited too
     return threadpool_limits(limits=threads, user_api="blas")
