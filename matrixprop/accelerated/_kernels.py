@@ -6,7 +6,8 @@ one BLAS product plus ONE pass that adds the bias and computes both ``a = f(z)``
 the backward pass is one pass per layer for ``D = G * f'(Z)`` and ``db``; the optimizer is one
 pass over the flat parameter buffer. SGD needs less: plain SGD's step ``W -= lr D^T A`` is the
 weight-gradient product itself, done by BLAS into ``W``, and momentum's buffer update is that
-product done into the buffer (the gradient buffer then does not hold the weights' gradients).
+product done into the buffer (the gradient buffer then does not hold the weights' gradients),
+followed by BLAS's ``axpy`` for ``W -= lr buffer``, which OpenBLAS runs on every core.
 The codes below mirror the names of the NumPy modules.
 """
 
@@ -41,6 +42,13 @@ for _name in ("sgemm", "dgemm"):
 _GEMM_SIGNATURE = types.void(*([types.voidptr] * 13))
 _sgemm = types.ExternalFunction("matrixprop_sgemm", _GEMM_SIGNATURE)
 _dgemm = types.ExternalFunction("matrixprop_dgemm", _GEMM_SIGNATURE)
+# and saxpy/daxpy (y <- a x + y), which OpenBLAS spreads over its threads for long vectors
+for _name in ("saxpy", "daxpy"):
+    llvm.add_symbol(f"matrixprop_{_name}",
+                    get_cython_function_address("scipy.linalg.cython_blas", _name))
+_AXPY_SIGNATURE = types.void(*([types.voidptr] * 6))
+_saxpy = types.ExternalFunction("matrixprop_saxpy", _AXPY_SIGNATURE)
+_daxpy = types.ExternalFunction("matrixprop_daxpy", _AXPY_SIGNATURE)
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
@@ -265,6 +273,19 @@ def _gemm_into(C, D, A, alpha, beta, ints, scalars, flags):
 
 
 @_compiled
+def _axpy_into(y, x, a, ints, scalars):
+    """y <- a x + y by BLAS over two contiguous arrays of one size."""
+    ints[0], ints[1] = x.size, 1
+    scalars[0] = a
+    args = (ints[0:].ctypes, scalars[0:].ctypes, x.ctypes, ints[1:].ctypes, y.ctypes,
+            ints[1:].ctypes)
+    if y.itemsize == 4:
+        _saxpy(*args)
+    else:
+        _daxpy(*args)
+
+
+@_compiled
 def _momentum_buffer(s1, grads, start, momentum, dampening, t):
     """buf <- momentum buf + (1 - dampening) g from index ``start`` on (buf <- g at the first
     step, as PyTorch)."""
@@ -273,11 +294,14 @@ def _momentum_buffer(s1, grads, start, momentum, dampening, t):
 
 
 @_compiled
-def _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t):
+def _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t, weights_done):
     """The rest of a momentum step whose weight buffers the products already updated: the
-    biases' buffers, then p <- p - lr * buffer over every parameter."""
+    biases' buffers, then p <- p - lr * buffer over the biases, and over the weights too
+    unless ``weights_done``."""
     _momentum_buffer(s1, grads, n_weights, momentum, dampening, t)
-    _apply(params, s1, lr, lr.shape[0] > 1)
+    start = n_weights if weights_done else 0
+    per_weight = lr.shape[0] > 1
+    _apply(params[start:], s1[start:], lr[start:] if per_weight else lr, per_weight)
 
 
 @_compiled
@@ -405,7 +429,8 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
     momentum, dampening = hyper[2], hyper[3]
     in_products = (opt_code == SGD and hyper[0] == 0.0 and l2f == 0.0 and clip < 0.0
                    and hyper[4] == 0.0)
-    plain_sgd = in_products and momentum == 0.0 and lr.shape[0] == 1
+    one_rate = lr.shape[0] == 1
+    plain_sgd = in_products and momentum == 0.0 and one_rate
     heavy_ball = in_products and momentum != 0.0
     weighted = w.shape[0] > 0
     n_in, n_out = X.shape[1], Y.shape[1]
@@ -472,6 +497,8 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
                 first_step = t == 0  # PyTorch's first step: buffer <- gradient
                 _gemm_into(Ms[k], D, A_prev, 1.0 if first_step else 1.0 - dampening,
                            0.0 if first_step else momentum, ints, constants, flags)
+                if one_rate:  # W <- W - lr buffer, by BLAS on both cores
+                    _axpy_into(Ws[k], Ms[k], -lr[0], ints, constants)
             else:
                 np.dot(D.T, A_prev, dWs[k])  # dW = D^T A_prev
         t += 1
@@ -480,7 +507,8 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
                 if has_bias[k]:
                     _apply(bs[k], dbs[k], lr, False)
         elif fold_momentum:
-            _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t)
+            _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t,
+                             one_rate)
         else:
             _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,
                             clip, constants)
