@@ -1,5 +1,6 @@
 """Optional compiled training epochs and inference: ``pip install "matrixprop[fast]"`` (numba,
-and SciPy, whose BLAS the kernels call).
+SciPy, whose BLAS the kernels call, and threadpoolctl, with which inference splits its rows
+over the cores: see ``_split``).
 
 :func:`matrixprop.fit`, :meth:`Network.predict <matrixprop.Network.predict>` and the
 scikit-learn estimators use them by default (``accelerate="auto"``) when both are installed and
@@ -20,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import optimizers as optimizers_module
+from ._split import run_split
 
 __all__ = ["available", "load_blas", "check_accelerate", "compiled_epochs", "predictor",
            "unsupported_reason", "FastEpochs"]
@@ -164,11 +166,16 @@ class _Predictor:
 
     def __call__(self, X: np.ndarray, out: np.ndarray, chunk: int) -> None:
         net = self.net
-        rows = min(chunk, X.shape[0])
-        hidden = tuple(np.empty((rows, layer.n_out), net.dtype) for layer in net.layers[:-1])
         Ws, bs, codes, params = _layer_arrays(net)
-        self._kernels.predict_rows(X, Ws, bs, codes, params, (*hidden, self._none), self._none,
-                                   out, chunk)
+
+        def predict_range(start: int, stop: int) -> None:
+            rows = min(chunk, stop - start)
+            hidden = tuple(np.empty((rows, layer.n_out), net.dtype)
+                           for layer in net.layers[:-1])
+            self._kernels.predict_rows(X[start:stop], Ws, bs, codes, params,
+                                       (*hidden, self._none), self._none, out[start:stop], chunk)
+
+        run_split(X.shape[0], predict_range)
 
 
 class _Buffers:

@@ -21,8 +21,9 @@ from numba import njit, types
 from numba.extending import get_cython_function_address
 
 # error_model="numpy": x / 0 gives inf or nan as in NumPy, with no Python-style zero check in the
-# loops (that check is a branch per division and keeps the loops from being vectorized)
-_compiled = njit(cache=True, error_model="numpy")
+# loops (that check is a branch per division and keeps the loops from being vectorized);
+# nogil: other Python threads run meanwhile (inference splits its rows over threads)
+_compiled = njit(cache=True, nogil=True, error_model="numpy")
 _inlined = njit(inline="always", error_model="numpy")
 _uncached = njit(error_model="numpy")
 

@@ -1,0 +1,145 @@
+"""Compiled inference split over threads: the ranges, BLAS held to one thread and given back,
+one split at a time, and the same outputs as the NumPy engine."""
+
+import contextlib
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import matrixprop as mp
+from matrixprop.accelerated import _split
+
+
+class FakeBlas:
+    """A stand-in for threadpoolctl's controller: ``threads`` BLAS threads, records limits."""
+
+    def __init__(self, threads):
+        self.lib_controllers = [type("Lib", (), {"num_threads": threads})()]
+        self.limits = []
+
+    @contextlib.contextmanager
+    def limit(self, limits):
+        self.limits.append(limits)
+        yield
+
+
+@pytest.fixture
+def fake_blas(monkeypatch):
+    def install(threads):
+        blas = FakeBlas(threads)
+        monkeypatch.setattr(_split, "_blas_libraries", lambda: blas)
+        return blas
+    return install
+
+
+def recorded_ranges(together=1):
+    """``work`` recording its ranges and threads; ``together`` calls must run at once (each
+    waits for the others)."""
+    ranges, threads = [], set()
+    everyone = threading.Barrier(together, timeout=10)
+
+    def work(start, stop):
+        ranges.append((start, stop))
+        threads.add(threading.get_ident())
+        everyone.wait()
+    return work, ranges, threads
+
+
+@pytest.mark.parametrize("n, parts, expected", [
+    (10, 2, [(0, 5), (5, 10)]),
+    (10, 3, [(0, 3), (3, 6), (6, 10)]),
+    (2, 4, [(0, 1), (1, 2)]),
+    (7, 1, [(0, 7)]),
+])
+def test_split_rows_cuts_near_equal_ranges(n, parts, expected):
+    assert _split.split_rows(n, parts) == expected
+
+
+def test_each_blas_thread_gets_a_range_on_its_own_thread(fake_blas):
+    blas = fake_blas(3)
+    work, ranges, threads = recorded_ranges(together=3)
+    _split.run_split(3000, work)
+    assert sorted(ranges) == [(0, 1000), (1000, 2000), (2000, 3000)]
+    assert len(threads) == 3
+    assert blas.limits == [1]
+
+
+@pytest.mark.parametrize("threads, rows", [(1, 10_000), (4, 2 * _split.MIN_ROWS_PER_THREAD - 1)])
+def test_one_blas_thread_or_few_rows_run_in_one_piece(fake_blas, threads, rows):
+    blas = fake_blas(threads)
+    work, ranges, _ = recorded_ranges()
+    _split.run_split(rows, work)
+    assert ranges == [(0, rows)]
+    assert blas.limits == []
+
+
+def test_a_call_during_another_split_runs_in_one_piece(fake_blas):
+    blas = fake_blas(2)
+    work, ranges, _ = recorded_ranges()
+    with _split._one_at_a_time:
+        _split.run_split(4000, work)
+    assert ranges == [(0, 4000)]
+    assert blas.limits == []
+    _split.run_split(4000, work)  # the lock is free again
+    assert sorted(ranges[1:]) == [(0, 2000), (2000, 4000)]
+
+
+def test_a_failing_range_raises_and_frees_the_lock(fake_blas):
+    fake_blas(2)
+
+    def work(start, stop):
+        if start > 0:
+            raise RuntimeError("range failed")
+
+    with pytest.raises(RuntimeError, match="range failed"):
+        _split.run_split(4000, work)
+    assert not _split._one_at_a_time.locked()
+
+
+def blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_blas_runs_one_thread_during_the_split_and_gets_its_threads_back():
+    mp.MLP([4, 3], "relu", seed=0).predict(np.zeros((1, 4)), accelerate=True)  # load the kernels
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        seen = []
+        _split.run_split(4 * _split.MIN_ROWS_PER_THREAD, lambda *_: seen.append(blas_threads()))
+        assert blas_threads() == before
+    assert set(before) == {2}
+    assert seen == [[1] * len(before)] * 2
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_split_prediction_matches_the_numpy_engine(fake_blas, dtype):
+    """Three ranges of rows on three threads, each in chunks with a partial last one."""
+    fake_blas(3)
+    rows = np.random.default_rng(2).normal(size=(3001, 6)).astype(dtype)
+    net = mp.MLP([6, 9, 7, 3], "tanh", "softmax", seed=0, dtype=dtype)
+    expected = net.predict(rows, accelerate=False)
+    got = net.predict(rows, batch_size=400, accelerate=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == "float64" else 2e-6,
+                               atol=1e-14 if dtype == "float64" else 1e-6)
+
+
+def test_concurrent_predictions_are_right_and_leave_blas_as_it_was():
+    net = mp.MLP([6, 32, 3], "relu", "softmax", seed=0, dtype="float64")
+    rows = [np.random.default_rng(seed).normal(size=(4000, 6)) for seed in range(4)]
+    expected = [net.predict(r, accelerate=False) for r in rows]
+    before = blas_threads()
+    got = [None] * 4
+
+    def predict(i):
+        got[i] = net.predict(rows[i], accelerate=True)
+
+    workers = [threading.Thread(target=predict, args=(i,)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
+    assert blas_threads() == before
