@@ -70,6 +70,19 @@ def test_every_optimizer_with_l2_clipping_and_weights_matches(name):
     assert_same(results)
 
 
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_adam_with_l2_alone_matches(dtype, rtol):
+    """Without clipping or weight decay, Adam adds the L2 term in its own pass."""
+    results = []
+    for accelerate in (False, True):
+        net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2, dtype=dtype)
+        history = mp.fit(net, X.astype(dtype), LABELS, optimizer=mp.optimizers.Adam(lr=0.01),
+                         l2=0.5, batch_size=10, epochs=3, seed=4, accelerate=accelerate)
+        results.append((net.params.copy(), history, net.grads.copy()))
+    assert_same([r[:2] for r in results], rtol=rtol, loss_rtol=rtol)
+    np.testing.assert_allclose(results[1][2], results[0][2], rtol=rtol * 100, atol=rtol)
+
+
 SGD_IN_PRODUCTS = {  # nothing added to the gradient: the step or the buffer rides in a product
     "plain": lambda: mp.optimizers.SGD(lr=0.05),
     "momentum": lambda: mp.optimizers.SGD(lr=0.05, momentum=0.9),

@@ -341,6 +341,23 @@ def _apply(params, direction, lr, per_weight):
             params[i] -= direction[i] * rate
 
 
+@_inlined
+def _adam_range(params, grads, s1, s2, lr, per_weight, start, stop, l2, c):
+    """Adam's moments, its direction and p -= lr * direction over ``[start, stop)`` in one
+    pass, the gradient first gaining ``l2 * p`` (kept in ``grads``) when ``l2`` is not 0.
+    ``c``: the constants in the parameters' dtype (see _optimizer_step)."""
+    k0, k1, k2, k3, k4, k5, k6, rate = c[0], c[1], c[2], c[3], c[4], c[5], c[6], lr[0]
+    for i in range(start, stop):
+        if l2 != 0:
+            grads[i] += l2 * params[i]
+        g = grads[i]
+        m = k0 * s1[i] + k1 * g
+        v = k2 * s2[i] + k3 * (g * g)
+        s1[i] = m
+        s2[i] = v
+        params[i] -= m / (np.sqrt(v) * k4 + k5) * k6 * (lr[i] if per_weight else rate)
+
+
 @_compiled
 def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2f, clip, c):
     """One optimizer update over the flat buffers (the same rule as matrixprop.optimizers).
@@ -351,8 +368,10 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
     """
     size = params.shape[0]
     per_weight = lr.shape[0] > 1
-    _prepare_gradient(params, grads, n_weights, l2f, clip, hyper[0], hyper[1] != 0.0, lr,
-                      per_weight)
+    # Adam adds the book's L2 in its own pass when nothing else needs the whole gradient first
+    adam_l2 = opt_code == ADAM and clip < 0.0 and hyper[0] == 0.0
+    _prepare_gradient(params, grads, n_weights, 0.0 if adam_l2 else l2f, clip, hyper[0],
+                      hyper[1] != 0.0, lr, per_weight)
     if opt_code == SGD:
         momentum, dampening, nesterov = hyper[2], hyper[3], hyper[4] != 0.0
         if momentum == 0.0:
@@ -372,15 +391,9 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
         # the constants in the parameters' dtype (read back from c), so float32 runs as a
         # float32 loop
         c[0], c[1], c[2], c[3] = b1, 1.0 - b1, b2, 1.0 - b2
-        c[4], c[5], c[6] = correction, eps, 1.0 / (1.0 - b1**t)
-        k0, k1, k2, k3, k4, k5, k6, rate = c[0], c[1], c[2], c[3], c[4], c[5], c[6], lr[0]
-        for i in range(size):  # the moments, the direction and p -= lr * direction, one pass
-            g = grads[i]
-            m = k0 * s1[i] + k1 * g
-            v = k2 * s2[i] + k3 * (g * g)
-            s1[i] = m
-            s2[i] = v
-            params[i] -= m / (np.sqrt(v) * k4 + k5) * k6 * (lr[i] if per_weight else rate)
+        c[4], c[5], c[6], c[7] = correction, eps, 1.0 / (1.0 - b1**t), l2f if adam_l2 else 0.0
+        _adam_range(params, grads, s1, s2, lr, per_weight, 0, n_weights, c[7], c)
+        _adam_range(params, grads, s1, s2, lr, per_weight, n_weights, size, 0.0, c)
         return
     elif opt_code == ADAGRAD:
         eps, decay = hyper[2], 1.0 / (1.0 + (t - 1) * hyper[3])
