@@ -13,22 +13,31 @@ from matrixprop.accelerated import _split
 
 
 class FakeBlas:
-    """A stand-in for threadpoolctl's controller: ``threads`` BLAS threads, records limits."""
+    """A stand-in for threadpoolctl's controller: ``threads`` BLAS threads; records the limits
+    asked for, and applies them when ``obeys`` (the real BLAS is never held: these tests check
+    the splitting, and may run several multithreaded BLAS calls at once)."""
 
-    def __init__(self, threads):
-        self.lib_controllers = [type("Lib", (), {"num_threads": threads})()]
-        self.limits = []
+    def __init__(self, threads, obeys=True):
+        self.lib = type("Lib", (), {"num_threads": threads})()
+        self.lib_controllers = [self.lib]
+        self.obeys, self.limits = obeys, []
 
     @contextlib.contextmanager
     def limit(self, limits):
         self.limits.append(limits)
-        yield
+        before = self.lib.num_threads
+        if self.obeys:
+            self.lib.num_threads = limits
+        try:
+            yield
+        finally:
+            self.lib.num_threads = before
 
 
 @pytest.fixture
 def fake_blas(monkeypatch):
-    def install(threads):
-        blas = FakeBlas(threads)
+    def install(threads, obeys=True):
+        blas = FakeBlas(threads, obeys)
         monkeypatch.setattr(_split, "_blas_libraries", lambda: blas)
         return blas
     return install
@@ -64,6 +73,26 @@ def test_each_blas_thread_gets_a_range_on_its_own_thread(fake_blas):
     assert sorted(ranges) == [(0, 1000), (1000, 2000), (2000, 3000)]
     assert len(threads) == 3
     assert blas.limits == [1]
+
+
+def test_blas_threads_are_shared_out_among_fewer_ranges(fake_blas):
+    """16 BLAS threads and rows for 4 ranges: 4 threads of BLAS each."""
+    blas = fake_blas(16)
+    seen = []
+    _split.run_split(4 * _split.MIN_ROWS_PER_THREAD, lambda *_: seen.append(blas.lib.num_threads))
+    assert blas.limits == [4]
+    assert seen == [4] * 4
+    assert blas.lib.num_threads == 16
+
+
+def test_a_limit_that_does_not_take_runs_in_one_piece(fake_blas):
+    """threadpoolctl lets only one thread change some OpenBLAS builds: then no split."""
+    blas = fake_blas(2, obeys=False)
+    work, ranges, _ = recorded_ranges()
+    _split.run_split(4000, work)
+    assert ranges == [(0, 4000)]
+    assert blas.limits == [1]
+    assert not _split._one_at_a_time.locked()
 
 
 @pytest.mark.parametrize("threads, rows", [(1, 10_000), (4, 2 * _split.MIN_ROWS_PER_THREAD - 1)])
@@ -126,6 +155,8 @@ def test_split_prediction_matches_the_numpy_engine(fake_blas, dtype):
 
 
 def test_concurrent_predictions_are_right_and_leave_blas_as_it_was():
+    """Four predictions at once with the real BLAS: one may split while the others run in one
+    piece; every output is right and BLAS ends with the threads it had."""
     net = mp.MLP([6, 32, 3], "relu", "softmax", seed=0, dtype="float64")
     rows = [np.random.default_rng(seed).normal(size=(4000, 6)) for seed in range(4)]
     expected = [net.predict(r, accelerate=False) for r in rows]

@@ -7,7 +7,7 @@ the backward pass is one pass per layer for ``D = G * f'(Z)`` and ``db``; the op
 pass over the flat parameter buffer. SGD needs less: plain SGD's step ``W -= lr D^T A`` is the
 weight-gradient product itself, done by BLAS into ``W``, and momentum's buffer update is that
 product done into the buffer (the gradient buffer then does not hold the weights' gradients),
-followed by BLAS's ``axpy`` for ``W -= lr buffer``, which OpenBLAS runs on every core.
+followed by BLAS's ``axpy`` for ``W -= lr buffer``, which OpenBLAS multithreads for large layers.
 The codes below mirror the names of the NumPy modules.
 """
 
@@ -391,7 +391,8 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
         # the constants in the parameters' dtype (read back from c), so float32 runs as a
         # float32 loop
         c[0], c[1], c[2], c[3] = b1, 1.0 - b1, b2, 1.0 - b2
-        c[4], c[5], c[6], c[7] = correction, eps, 1.0 / (1.0 - b1**t), l2f if adam_l2 else 0.0
+        c[4], c[5], c[6] = correction, eps, 1.0 / (1.0 - b1**t)
+        c[7] = l2f if adam_l2 else 0.0  # the L2 factor, cast to the parameters' dtype
         _adam_range(params, grads, s1, s2, lr, per_weight, 0, n_weights, c[7], c)
         _adam_range(params, grads, s1, s2, lr, per_weight, n_weights, size, 0.0, c)
         return
@@ -511,7 +512,7 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
                 first_step = t == 0  # PyTorch's first step: buffer <- gradient
                 _gemm_into(Ms[k], D, A_prev, 1.0 if first_step else 1.0 - dampening,
                            0.0 if first_step else momentum, ints, constants, flags)
-                if one_rate:  # W <- W - lr buffer, by BLAS on both cores
+                if one_rate:  # W <- W - lr buffer, by BLAS (multithreaded for large layers)
                     _axpy_into(Ws[k], Ms[k], -lr[0], ints, constants)
             else:
                 np.dot(D.T, A_prev, dWs[k])  # dW = D^T A_prev

@@ -1,14 +1,16 @@
 """Compiled inference split over the cores, each core with its own rows.
 
 At inference batches BLAS's threads spend a noticeable part of each product synchronizing, and
-the bias-and-activation passes between products run on one core. Handing each core a share of
-whole chunks instead (one thread each, in compiled code that releases the GIL), with BLAS held
-to one thread during the call, keeps every core busy on its own rows: on 2 cores, batch 1024,
-353k against 375k samples/s (see benchmarks/README.md).
+the bias-and-activation passes between products run on one core. Handing each BLAS thread a
+near-equal range of the rows instead (one Python thread each, in compiled code that releases
+the GIL), with BLAS held to a share of its threads during the call, keeps every core busy on
+its own rows: on 2 cores, batch 1024, 353k samples/s unsplit against 375k split.
 
-BLAS's thread count is a setting of the whole process, so one split call runs at a time; a
-call that finds another running computes its rows in one piece, as does a process whose BLAS
-is limited to one thread (``--threads 1``, ``threadpool_limits``) or has no ``threadpoolctl``.
+BLAS's thread count is a setting of the whole process: while a split runs, BLAS work in other
+threads (a training, another prediction) runs with the reduced count too. One split runs at a
+time; a call that finds another running computes its rows in one piece, as does a process
+whose BLAS has one thread (``--threads 1``, ``threadpool_limits``), has no ``threadpoolctl``,
+or does not take the limit (threadpoolctl lets only one thread change some OpenBLAS builds).
 """
 
 from __future__ import annotations
@@ -27,13 +29,21 @@ _one_at_a_time = threading.Lock()
 
 @functools.cache
 def _blas_libraries():
-    """threadpoolctl's handle on the BLAS libraries loaded (the kernels' among them), or None
-    without threadpoolctl."""
+    """threadpoolctl's handle on the BLAS libraries loaded, the kernels' among them (loaded
+    first), or None without threadpoolctl."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
+    from . import load_blas
+
+    load_blas()
     return ThreadpoolController().select(user_api="blas")
+
+
+def _threads(blas) -> int:
+    """The fewest threads any of the BLAS libraries runs (1 without threadpoolctl)."""
+    return min((lib.num_threads for lib in blas.lib_controllers), default=1) if blas else 1
 
 
 def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
@@ -43,20 +53,26 @@ def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def run_split(n: int, work: Callable[[int, int], None]) -> None:
-    """``work(start, stop)`` over the rows ``[0, n)``: one range per BLAS thread, each on its
-    own thread with BLAS held to one thread meanwhile; or ``work(0, n)`` when there is nothing
-    to split or no way to hold BLAS."""
+    """``work(start, stop)`` over the rows ``[0, n)``: one range per BLAS thread (at least
+    :data:`MIN_ROWS_PER_THREAD` rows each), each on its own thread with BLAS's threads shared
+    out among them meanwhile; or ``work(0, n)`` when there is nothing to split or BLAS cannot
+    be held."""
     blas = _blas_libraries()
-    threads = min((lib.num_threads for lib in blas.lib_controllers), default=1) if blas else 1
+    threads = _threads(blas)
     ranges = split_rows(n, max(1, min(threads, n // MIN_ROWS_PER_THREAD)))
     if len(ranges) < 2 or not _one_at_a_time.acquire(blocking=False):
         work(0, n)
         return
     try:
-        with blas.limit(limits=1), ThreadPoolExecutor(len(ranges) - 1) as pool:
-            others = [pool.submit(work, start, stop) for start, stop in ranges[1:]]
-            work(*ranges[0])
-            for future in others:
-                future.result()
+        share = max(1, threads // len(ranges))
+        with blas.limit(limits=share):
+            if any(lib.num_threads > share for lib in blas.lib_controllers):  # it did not take
+                work(0, n)
+                return
+            with ThreadPoolExecutor(len(ranges) - 1) as pool:
+                others = [pool.submit(work, start, stop) for start, stop in ranges[1:]]
+                work(*ranges[0])
+                for future in others:
+                    future.result()
     finally:
         _one_at_a_time.release()
