@@ -223,7 +223,7 @@ class Network:
         at least 2048 rows in compiled code when numba and SciPy are installed
         (``matrixprop[fast]``), True always does, False never; both give the same outputs up
         to float rounding. The compiled path gives each BLAS thread its own share of the rows
-        (``batch_size`` at a time on each), with BLAS held to one thread meanwhile: a
+        (``batch_size`` at a time on each), BLAS's threads shared out among them meanwhile: a
         process-wide setting, which BLAS work in other threads shares for that time.
         """
         X = check.inputs(X, self.n_inputs, self.dtype)
