@@ -57,9 +57,12 @@ def run_split(n: int, work: Callable[[int, int], None]) -> None:
     :data:`MIN_ROWS_PER_THREAD` rows each), each on its own thread with BLAS's threads shared
     out among them meanwhile; or ``work(0, n)`` when there is nothing to split or BLAS cannot
     be held."""
+    if n < 2 * MIN_ROWS_PER_THREAD:  # too few rows to split: BLAS is not even asked
+        work(0, n)
+        return
     blas = _blas_libraries()
     threads = _threads(blas)
-    ranges = split_rows(n, max(1, min(threads, n // MIN_ROWS_PER_THREAD)))
+    ranges = split_rows(n, min(threads, n // MIN_ROWS_PER_THREAD))
     if len(ranges) < 2 or not _one_at_a_time.acquire(blocking=False):
         work(0, n)
         return
