@@ -1,9 +1,13 @@
 """The compiled epochs (numba) compute what the NumPy engine computes, to float rounding."""
 
+import contextlib
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import matrixprop as mp
+import matrixprop.accelerated as accelerated
 from matrixprop.training import Trainer
 
 RNG = np.random.default_rng(0)
@@ -28,21 +32,42 @@ OPTIMIZERS = {
 }
 
 
+@pytest.fixture(params=["whole", "split"])
+def steps(request, monkeypatch):
+    """Each step in one piece, or each step's rows and units split into three shares run at
+    once by the parallel kernel, whatever the machine's cores (BLAS at one thread meanwhile,
+    as a real split holds it)."""
+    if request.param == "split":
+        @contextlib.contextmanager
+        def three_shares(n, min_rows, most=None):
+            with threadpool_limits(1, user_api="blas"):
+                yield 3
+
+        monkeypatch.setattr(accelerated, "shared_blas", three_shares)
+    return request.param
+
+
 def train_both(make_net, Y, **options):
-    """Final parameters and history of the NumPy engine and of the compiled epochs."""
+    """Final parameters, history and gradient buffer of the NumPy engine and of the compiled
+    epochs."""
     results = []
     for accelerate in (False, True):
         net = make_net()
         opt = options.get("optimizer", OPTIMIZERS["sgd"])()
         history = mp.fit(net, X, Y, **{**options, "optimizer": opt}, accelerate=accelerate)
-        results.append((net.params.copy(), history))
+        results.append((net.params.copy(), history, net.grads.copy()))
     return results
 
 
 def assert_same(results, rtol=1e-12, loss_rtol=1e-9):
-    (numpy_params, numpy_history), (fast_params, fast_history) = results
+    """Same parameters, losses and hits; same gradient buffer when the results hold it."""
+    (numpy_params, numpy_history, *numpy_grads), (fast_params, fast_history, *fast_grads) = (
+        results)
     scale = np.max(np.abs(numpy_params))
     assert np.max(np.abs(numpy_params - fast_params)) <= rtol * scale
+    if numpy_grads:  # the gradient itself, never the optimizer's direction
+        grads_scale = np.max(np.abs(numpy_grads[0]))
+        assert np.max(np.abs(numpy_grads[0] - fast_grads[0])) <= rtol * 100 * grads_scale
     np.testing.assert_allclose(fast_history["loss"], numpy_history["loss"], rtol=loss_rtol)
     if "accuracy" in numpy_history:
         assert fast_history["accuracy"] == numpy_history["accuracy"]
@@ -62,8 +87,21 @@ def test_every_activation_and_loss_matches_the_numpy_engine(hidden, output, loss
     assert_same(results)
 
 
+@pytest.mark.parametrize(("output", "loss"), PAIRS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
+def test_every_loss_matches_in_split_steps(output, loss, reduction, steps):
+    """Through three layers, with sample weights; the binary cross-entropy network's last
+    layer has fewer units (2) than the split has shares (3)."""
+    results = train_both(lambda: mp.MLP([6, 5, 4, 2 if loss == "binary_cross_entropy" else 3],
+                                        "softplus", output, seed=1, dtype="float64"),
+                         np.eye(2)[LABELS % 2] if loss == "binary_cross_entropy" else LABELS,
+                         loss=mp.losses.get(loss, reduction=reduction), batch_size=8,
+                         epochs=2, seed=3, sample_weight=WEIGHTS)
+    assert_same(results)
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_every_optimizer_with_l2_clipping_and_weights_matches(name):
+def test_every_optimizer_with_l2_clipping_and_weights_matches(name, steps):
     results = train_both(lambda: mp.MLP([6, 7, 3], "tanh", "softmax", seed=2, dtype="float64"),
                          LABELS, optimizer=OPTIMIZERS[name], batch_size=10, epochs=3, seed=4,
                          l2=0.5, clip_grad_norm=0.3, sample_weight=WEIGHTS)
@@ -71,7 +109,7 @@ def test_every_optimizer_with_l2_clipping_and_weights_matches(name):
 
 
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-5)])
-def test_adam_with_l2_alone_matches(dtype, rtol):
+def test_adam_with_l2_alone_matches(dtype, rtol, steps):
     """Without clipping or weight decay, Adam adds the L2 term in its own pass."""
     results = []
     for accelerate in (False, True):
@@ -95,7 +133,7 @@ SGD_IN_PRODUCTS = {  # nothing added to the gradient: the step or the buffer rid
 
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("name", SGD_IN_PRODUCTS)
-def test_sgd_steps_folded_into_the_products_match(name, dtype, rtol):
+def test_sgd_steps_folded_into_the_products_match(name, dtype, rtol, steps):
     """Two fits in a row with one optimizer: the second starts with a momentum buffer. Both
     dtypes, as the products and momentum's step call BLAS's single- or double-precision
     routines."""
@@ -126,7 +164,7 @@ def test_a_momentum_buffer_missing_from_the_state_is_refused():
         mp.fit(net, X, LABELS, optimizer=opt, epochs=1, accelerate=True)
 
 
-def test_per_weight_rates_layers_without_bias_and_no_shuffling():
+def test_per_weight_rates_layers_without_bias_and_no_shuffling(steps):
     def make():
         return mp.Network([mp.Dense(6, 5, "relu", bias=False), mp.Dense(5, 3, "softmax")],
                           seed=0, dtype="float64")
@@ -142,7 +180,7 @@ def test_per_weight_rates_layers_without_bias_and_no_shuffling():
 def test_float32_matches_within_float32_rounding():
     results = train_both(lambda: mp.MLP([6, 16, 3], "relu", "softmax", seed=0), LABELS,
                          batch_size=4, epochs=3, seed=0)
-    (a, _), (b, _) = results
+    (a, *_), (b, *_) = results
     assert a.dtype == b.dtype == np.float32
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
@@ -167,7 +205,7 @@ def test_the_compiled_path_is_used_only_when_it_can_run():
         trainer(accelerate="yes")
 
 
-def test_divergence_is_reported_at_its_step():
+def test_divergence_is_reported_at_its_step(steps):
     net = mp.MLP([6, 8, 1], "identity", seed=0)
     with pytest.raises(FloatingPointError, match="epoch 1, step"):
         mp.fit(net, X * 1e3, X[:, 0] * 1e3, loss="mse", optimizer=mp.optimizers.SGD(lr=10.0),
@@ -256,3 +294,38 @@ def test_without_numba_or_scipy_auto_falls_back_and_true_says_why(monkeypatch, m
         mp.fit(net, X, LABELS, epochs=1, accelerate=True)
     with pytest.raises(ValueError, match="numba or scipy is not installed"):
         net.predict(X, accelerate=True)
+
+
+def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
+    """With two BLAS threads, a batch of at least two shares' rows runs in the parallel
+    kernel, BLAS held at one thread meanwhile and given its two back afterwards; the result is
+    the NumPy engine's."""
+    from numba import get_num_threads
+
+    from matrixprop.accelerated import _kernels
+
+    if get_num_threads() < 2:
+        pytest.skip("numba runs one thread on this machine: there is nothing to split over")
+    seen = []
+
+    def spy(parts, *args):
+        seen.append((parts, _blas_threads()))
+        return split_kernel(parts, *args)
+
+    split_kernel = _kernels.train_steps_split
+    monkeypatch.setattr(_kernels, "train_steps_split", spy)
+    monkeypatch.setattr(accelerated, "MIN_ROWS_PER_SHARE", 4)
+    with threadpool_limits(2, user_api="blas"):
+        results = train_both(lambda: mp.MLP([6, 7, 3], "tanh", "softmax", seed=2,
+                                            dtype="float64"),
+                             LABELS, optimizer=OPTIMIZERS["adam"], batch_size=10, epochs=2,
+                             seed=4)
+        assert _blas_threads() == {2}
+    assert seen and all(entry == (2, {1}) for entry in seen)
+    assert_same(results)
+
+
+def _blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}

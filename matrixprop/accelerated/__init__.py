@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import optimizers as optimizers_module
-from ._split import run_split
+from ._split import run_split, shared_blas
 
 __all__ = ["available", "load_blas", "check_accelerate", "compiled_epochs", "predictor",
            "unsupported_reason", "FastEpochs"]
@@ -30,6 +30,8 @@ ACTIVATION_CODES = {name: code for code, name in enumerate(
     ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
 LOSS_CODES = {"half_sse": 0, "mse": 1, "cross_entropy": 2, "binary_cross_entropy": 3}
 REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
+# a training step splits its batch over the cores from this many rows per core
+MIN_ROWS_PER_SHARE = 64
 
 
 def available() -> bool:
@@ -179,18 +181,22 @@ class _Predictor:
 
 
 class _Buffers:
-    """Per-batch-size arrays of the kernel: activations, derivatives, deltas, the gathered batch."""
+    """Per-batch-size arrays of the kernel: activations, derivatives, deltas, the gathered
+    batch, and each layer's bias-gradient sums of ``parts`` shares of the rows."""
 
-    def __init__(self, epochs: FastEpochs, rows: int):
+    def __init__(self, epochs: FastEpochs, rows: int, parts: int):
         net, dtype = epochs.net, epochs.net.dtype
         widths = [layer.n_out for layer in net.layers]
-        self.A = tuple(np.empty((rows, m), dtype) for m in widths)
-        self.F = tuple(np.empty((rows, m), dtype) for m in widths)
-        self.D = tuple(np.empty((rows, m), dtype) for m in widths)
-        self.xb = np.empty((rows, net.n_inputs), dtype)
-        self.yb = np.empty((rows, net.n_outputs), dtype)
-        self.wb = np.empty(rows if epochs.weights.size else 0, dtype)
-        self.lb = np.empty(rows if epochs.labels.size else 0, np.int64)
+        self.arrays = (
+            tuple(np.empty((rows, m), dtype) for m in widths),  # A
+            tuple(np.empty((rows, m), dtype) for m in widths),  # F
+            tuple(np.empty((rows, m), dtype) for m in widths),  # D
+            np.empty((rows, net.n_inputs), dtype),
+            np.empty((rows, net.n_outputs), dtype),
+            np.empty(rows if epochs.weights.size else 0, dtype),
+            np.empty(rows if epochs.labels.size else 0, np.int64),
+        )
+        self.bias_sums = tuple(np.empty((parts, m), dtype) for m in widths)
 
 
 class FastEpochs:
@@ -201,9 +207,11 @@ class FastEpochs:
     """
 
     def __init__(self, net, loss, X, Y, *, sample_weight=None, labels=None):
+        from numba import get_num_threads
+
         from . import _kernels
 
-        self._kernels = _kernels
+        self._kernels, self._numba_threads = _kernels, get_num_threads
         self.net, self.X, self.Y = net, X, Y
         dtype = net.dtype
         empty = np.empty(0, dtype)
@@ -220,13 +228,19 @@ class FastEpochs:
         self.labels = (np.asarray(labels, dtype=np.int64) if labels is not None
                        else np.empty(0, np.int64))
         self.weights = sample_weight if sample_weight is not None else empty
-        self._buffers: dict[int, _Buffers] = {}
+        self.data = (X, Y, self.labels, self.weights)
+        slices = net.parameter_slices()
+        self.offsets = (  # where each layer's weights and biases start in the flat buffers
+            np.array([slices[f"layers.{k}.weight"].start for k in range(len(net.layers))]),
+            np.array([slices[f"layers.{k}.bias"].start if layer.bias else 0
+                      for k, layer in enumerate(net.layers)]))
+        self._buffers: dict[tuple[int, int], _Buffers] = {}
         self._empty = empty
 
-    def _buffers_for(self, rows: int) -> _Buffers:
-        if rows not in self._buffers:
-            self._buffers[rows] = _Buffers(self, rows)
-        return self._buffers[rows]
+    def _buffers_for(self, rows: int, parts: int) -> _Buffers:
+        if (rows, parts) not in self._buffers:
+            self._buffers[rows, parts] = _Buffers(self, rows, parts)
+        return self._buffers[rows, parts]
 
     def _weight_blocks(self, buffer: np.ndarray | None) -> tuple:
         """Views of ``buffer`` (laid out as the parameters) shaped as each layer's weights;
@@ -253,17 +267,20 @@ class FastEpochs:
         _check_state(opt, opt_code, net)
         momentum_blocks = self._weight_blocks(states[0] if opt_code == 0 else None)
         clip = -1.0 if clip is None else clip
+        optimizer_arrays = (opt_code, hyper, lr, net.params, net.grads, *states)
         total, hits, steps_done, first_bad = 0.0, 0, 0, -1
         full = n - n % batch_size
         for start, stop, rows in ((0, full, batch_size), (full, n, n - full)):
             if stop == start:
                 continue
-            bufs = self._buffers_for(rows)
-            part, part_hits, opt.t, bad = self._kernels.train_steps(
-                self.X, self.Y, self.labels, self.weights, order, start, stop, rows,
-                *self.layers, bufs.A, bufs.F, bufs.D, bufs.xb, bufs.yb, bufs.wb, bufs.lb,
-                *self.loss, net.params, net.grads, net.n_weights, l2, l2_per_batch, clip, halt,
-                opt_code, hyper, lr, states[0], states[1], states[2], opt.t, momentum_blocks)
+            with shared_blas(rows, MIN_ROWS_PER_SHARE, self._numba_threads()) as parts:
+                kernel = (self._kernels.train_steps_split if parts > 1
+                          else self._kernels.train_steps)
+                bufs = self._buffers_for(rows, parts)
+                part, part_hits, opt.t, bad = kernel(
+                    parts, self.data, order, start, stop, rows, self.layers, bufs.arrays,
+                    self.loss, optimizer_arrays, net.n_weights, self.offsets, l2, l2_per_batch,
+                    clip, halt, opt.t, momentum_blocks, bufs.bias_sums)
             total += part
             hits += part_hits
             if bad >= 0 and first_bad < 0:

@@ -14,10 +14,11 @@ The codes below mirror the names of the NumPy modules.
 from __future__ import annotations
 
 import math
+from types import FunctionType
 
 import llvmlite.binding as llvm
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import get_cython_function_address
 
 # error_model="numpy": x / 0 gives inf or nan as in NumPy, with no Python-style zero check in the
@@ -253,20 +254,21 @@ def _hits(A, labels, rows):
 
 
 @_compiled
-def _gemm_into(C, D, A, alpha, beta, ints, scalars, flags):
-    """C <- alpha D^T A + beta C by BLAS: a weight-gradient product that lands in the weights
-    (plain SGD: alpha = -lr, beta = 1) or in the momentum buffer (alpha = 1 - dampening,
-    beta = momentum), so the gradient never makes a trip through memory. ``ints``, ``scalars``
-    and ``flags`` are scratch for BLAS's by-reference arguments."""
+def _gemm_into(C, D, A, u0, u1, alpha, beta, ints, scalars, flags):
+    """C[u0:u1] <- alpha D[:, u0:u1]^T A + beta C[u0:u1] by BLAS: the weight-gradient product
+    of output units ``[u0, u1)``, landing in the gradient, in the weights (plain SGD:
+    alpha = -lr, beta = 1) or in the momentum buffer (alpha = 1 - dampening, beta = momentum),
+    so the gradient never makes a trip through memory. ``ints``, ``scalars`` and ``flags`` are
+    scratch for BLAS's by-reference arguments."""
     n_out, n_in = C.shape
     # row-major C^T is column-major (n_in, n_out): C^T <- alpha A^T D + beta C^T
-    ints[0], ints[1], ints[2] = n_in, n_out, D.shape[0]  # m, n, k
+    ints[0], ints[1], ints[2] = n_in, u1 - u0, D.shape[0]  # m, n, k
     ints[3], ints[4], ints[5] = n_in, n_out, n_in  # leading dimensions of A, D, C
     scalars[0], scalars[1] = alpha, beta
     flags[0], flags[1] = ord("N"), ord("T")
     args = (flags[0:].ctypes, flags[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
-            ints[2:].ctypes, scalars[0:].ctypes, A.ctypes, ints[3:].ctypes, D.ctypes,
-            ints[4:].ctypes, scalars[1:].ctypes, C.ctypes, ints[5:].ctypes)
+            ints[2:].ctypes, scalars[0:].ctypes, A.ctypes, ints[3:].ctypes, D[0, u0:].ctypes,
+            ints[4:].ctypes, scalars[1:].ctypes, C[u0:u1].ctypes, ints[5:].ctypes)
     if C.itemsize == 4:
         _sgemm(*args)
     else:
@@ -287,22 +289,10 @@ def _axpy_into(y, x, a, ints, scalars):
 
 
 @_compiled
-def _momentum_buffer(s1, grads, start, momentum, dampening, t):
-    """buf <- momentum buf + (1 - dampening) g from index ``start`` on (buf <- g at the first
-    step, as PyTorch)."""
-    for i in range(start, s1.shape[0]):
+def _momentum_buffer(s1, grads, momentum, dampening, t):
+    """buf <- momentum buf + (1 - dampening) g (buf <- g at the first step, as PyTorch)."""
+    for i in range(s1.shape[0]):
         s1[i] = grads[i] if t == 1 else momentum * s1[i] + (1.0 - dampening) * grads[i]
-
-
-@_compiled
-def _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t, weights_done):
-    """The rest of a momentum step whose weight buffers the products already updated: the
-    biases' buffers, then p <- p - lr * buffer over the biases, and over the weights too
-    unless ``weights_done``."""
-    _momentum_buffer(s1, grads, n_weights, momentum, dampening, t)
-    start = n_weights if weights_done else 0
-    per_weight = lr.shape[0] > 1
-    _apply(params[start:], s1[start:], lr[start:] if per_weight else lr, per_weight)
 
 
 @_compiled
@@ -364,7 +354,9 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
 
     State buffers: SGD s1 = momentum; Adam s1, s2 = first and second moments; Adagrad s1 = sum
     of squares; RMSprop s1 = mean square, s2 = mean gradient (centered), s3 = momentum.
-    ``c`` is scratch for constants in the parameters' dtype (allocated once per call).
+    ``grads`` ends as the NumPy engine leaves it: the gradient, with the L2 and weight-decay
+    terms it gained and clipped. ``c`` is scratch for constants in the parameters' dtype
+    (allocated once per call).
     """
     size = params.shape[0]
     per_weight = lr.shape[0] > 1
@@ -372,17 +364,18 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
     adam_l2 = opt_code == ADAM and clip < 0.0 and hyper[0] == 0.0
     _prepare_gradient(params, grads, n_weights, 0.0 if adam_l2 else l2f, clip, hyper[0],
                       hyper[1] != 0.0, lr, per_weight)
+    rate = lr[0]
     if opt_code == SGD:
         momentum, dampening, nesterov = hyper[2], hyper[3], hyper[4] != 0.0
         if momentum == 0.0:
             _apply(params, grads, lr, per_weight)
             return
-        _momentum_buffer(s1, grads, 0, momentum, dampening, t)
+        _momentum_buffer(s1, grads, momentum, dampening, t)
         if not nesterov:
             _apply(params, s1, lr, per_weight)
             return
-        for i in range(size):
-            grads[i] += momentum * s1[i]  # Nesterov's direction g + momentum * buf
+        for i in range(size):  # Nesterov's direction g + momentum * buf
+            params[i] -= (grads[i] + momentum * s1[i]) * (lr[i] if per_weight else rate)
     elif opt_code == ADAM:
         b1, b2, eps = hyper[2], hyper[3], hyper[4]
         correction = 1.0 / math.sqrt(1.0 - b2**t)
@@ -395,90 +388,184 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
         c[7] = l2f if adam_l2 else 0.0  # the L2 factor, cast to the parameters' dtype
         _adam_range(params, grads, s1, s2, lr, per_weight, 0, n_weights, c[7], c)
         _adam_range(params, grads, s1, s2, lr, per_weight, n_weights, size, 0.0, c)
-        return
     elif opt_code == ADAGRAD:
         eps, decay = hyper[2], 1.0 / (1.0 + (t - 1) * hyper[3])
         for i in range(size):
             g = grads[i]
             s1[i] += g * g
-            grads[i] = g / (math.sqrt(s1[i]) + eps) * decay
-    elif opt_code == RMSPROP:
+            params[i] -= g / (math.sqrt(s1[i]) + eps) * decay * (lr[i] if per_weight else rate)
+    else:  # RMSprop
         alpha, eps, momentum, centered = hyper[2], hyper[3], hyper[4], hyper[5] != 0.0
         for i in range(size):
             g = grads[i]
             s1[i] = alpha * s1[i] + (1.0 - alpha) * (g * g)
             if centered:
                 s2[i] = alpha * s2[i] + (1.0 - alpha) * g
-                grads[i] = g / (math.sqrt(s1[i] - s2[i] * s2[i]) + eps)
+                direction = g / (math.sqrt(s1[i] - s2[i] * s2[i]) + eps)
             else:
-                grads[i] = g / (math.sqrt(s1[i]) + eps)
-        if momentum != 0.0:
-            for i in range(size):
-                s3[i] = momentum * s3[i] + grads[i]
-            _apply(params, s3, lr, per_weight)
-            return
-    _apply(params, grads, lr, per_weight)  # grads now hold the direction
+                direction = g / (math.sqrt(s1[i]) + eps)
+            if momentum != 0.0:
+                s3[i] = momentum * s3[i] + direction
+                direction = s3[i]
+            params[i] -= direction * (lr[i] if per_weight else rate)
+
+
+# how a step uses its weight-gradient products (see _units_pass)
+FOLD_SGD, FOLD_MOMENTUM, STEP, GRADIENT = range(4)
 
 
 @_compiled
-def train_steps(X, Y, labels, w, order, start, stop, B,
-                Ws, bs, dWs, dbs, has_bias, codes, aparams, As, Fs, Ds, xb, yb, wb, lb,
-                loss_code, fused, elementwise, reduction, classify,
-                params, grads, n_weights, l2f, l2_per_batch, clip, halt,
-                opt_code, hyper, lr, s1, s2, s3, t, Ms):
-    """Train on ``order[start:stop]`` in batches of exactly ``B`` rows.
+def _gather(data, order, first, r0, r1, xb, yb, wb, lb):
+    """Rows ``order[first + r]`` of the data into row ``r`` of the batch, for r in [r0, r1)
+    (explicit loops: faster than slice copies)."""
+    X, Y, labels, w = data
+    n_in, n_out = X.shape[1], Y.shape[1]
+    for r in range(r0, r1):
+        src = order[first + r]
+        for j in range(n_in):
+            xb[r, j] = X[src, j]
+        for j in range(n_out):
+            yb[r, j] = Y[src, j]
+        if wb.shape[0] > 0:
+            wb[r] = w[src]
+        if lb.shape[0] > 0:
+            lb[r] = labels[src]
+
+
+@_compiled
+def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, part):
+    """The batch's rows ``[r0, r1)`` up to the weight gradients, which are the first to need
+    other rows: gather them; forward, Z = A_prev W^T (BLAS) then A = f(Z + b), F = f'(Z + b)
+    in one pass; the loss and D_L = dL/dZ_L (scaled by ``c``); backward, each layer's
+    D = (D_next W_next) * F, whose column sums over these rows go to ``db_parts[k][part]``.
+    Returns (the rows' loss terms summed, weighted; their hits)."""
+    Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
+    As, Fs, Ds, xb, yb, wb, lb = buffers
+    loss_code, fused, elementwise, reduction, classify = loss
+    L, rows = len(Ws), r1 - r0
+    _gather(data, order, first, r0, r1, xb, yb, wb, lb)
+    A_prev = xb[r0:r1]
+    for k in range(L):
+        Z = As[k][r0:r1]
+        np.dot(A_prev, Ws[k].T, Z)
+        _activate(codes[k], aparams[k], Z, bs[k], Z, Fs[k][r0:r1], rows)
+        A_prev = Z
+    hits = _hits(A_prev, lb[r0:r1], rows) if classify else 0
+    value = _loss_and_delta(loss_code, fused, codes[L - 1], A_prev, Fs[L - 1][r0:r1],
+                            yb[r0:r1], wb[r0:r1], wb.shape[0] > 0, c, Ds[L - 1][r0:r1], rows)
+    for k in range(L - 1, -1, -1):  # D_L already holds f'
+        D = Ds[k][r0:r1]
+        _bias_gradient_and_delta(D, Fs[k][r0:r1], db_parts[k][part], has_bias[k], rows,
+                                 k < L - 1)
+        if k > 0:
+            np.dot(D, Ws[k], Ds[k - 1][r0:r1])  # dL/dA_prev = D W
+    return value, hits
+
+
+@_compiled
+def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l2, db_parts,
+                scratch):
+    """Each layer's output units in share ``part`` of ``parts`` (rows ``[u0, u1)`` of W):
+    their weight gradient D[:, u0:u1]^T A_prev over the whole batch and their bias gradient
+    (the parts' column sums added up), then by ``mode``: FOLD_SGD, the product went into W and
+    the biases take their step; FOLD_MOMENTUM, it went into the momentum buffer ``Ms`` and
+    W <- W - lr buffer follows, then the biases' momentum step; STEP, the optimizer's rule
+    over these units' parameters (every rule is elementwise, given no clipping); GRADIENT,
+    nothing more (the caller steps over all parameters). ``t``: the step count after this
+    step."""
+    Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
+    As, Ds, xb = buffers[0], buffers[2], buffers[3]
+    opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
+    w_offsets, b_offsets = offsets
+    ints, constants, flags = scratch[0][part], scratch[1][part], scratch[2][part]
+    momentum, dampening = hyper[2], hyper[3]
+    per_weight = lr.shape[0] > 1
+    for k in range(len(Ws) - 1, -1, -1):
+        n_out, n_in = Ws[k].shape
+        u0, u1 = n_out * part // parts, n_out * (part + 1) // parts
+        if u1 == u0:
+            continue
+        D, A_prev = Ds[k], xb if k == 0 else As[k - 1]
+        if mode == FOLD_SGD:
+            _gemm_into(Ws[k], D, A_prev, u0, u1, -lr[0], 1.0, ints, constants, flags)
+        elif mode == FOLD_MOMENTUM:  # PyTorch's first step: buffer <- gradient
+            _gemm_into(Ms[k], D, A_prev, u0, u1, 1.0 if t == 1 else 1.0 - dampening,
+                       0.0 if t == 1 else momentum, ints, constants, flags)
+        else:
+            _gemm_into(dWs[k], D, A_prev, u0, u1, 1.0, 0.0, ints, constants, flags)
+        if has_bias[k]:
+            db = dbs[k]
+            for j in range(u0, u1):
+                db[j] = db_parts[k][0, j]
+                for p in range(1, parts):
+                    db[j] += db_parts[k][p, j]
+        w0, w1 = w_offsets[k] + u0 * n_in, w_offsets[k] + u1 * n_in
+        b0, b1 = b_offsets[k] + u0, b_offsets[k] + u1
+        if mode == FOLD_SGD:
+            if has_bias[k]:
+                _apply(params[b0:b1], grads[b0:b1], lr, False)
+        elif mode == FOLD_MOMENTUM:
+            if per_weight:
+                _apply(params[w0:w1], s1[w0:w1], lr[w0:w1], True)
+            else:  # by BLAS, multithreaded for large layers
+                _axpy_into(Ws[k][u0:u1], Ms[k][u0:u1], -lr[0], ints, constants)
+            if has_bias[k]:
+                _momentum_buffer(s1[b0:b1], grads[b0:b1], momentum, dampening, t)
+                _apply(params[b0:b1], s1[b0:b1], lr[b0:b1] if per_weight else lr, per_weight)
+        elif mode == STEP:
+            _optimizer_step(opt_code, hyper, lr[w0:w1] if per_weight else lr, params[w0:w1],
+                            grads[w0:w1], s1[w0:w1], s2[w0:w1], s3[w0:w1], t, w1 - w0, l2,
+                            -1.0, constants)
+            if has_bias[k]:
+                _optimizer_step(opt_code, hyper, lr[b0:b1] if per_weight else lr,
+                                params[b0:b1], grads[b0:b1], s1[b0:b1], s2[b0:b1],
+                                s3[b0:b1], t, 0, l2, -1.0, constants)
+
+
+def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, optimizer,
+                 n_weights, offsets, l2f, l2_per_batch, clip, halt, t, Ms, db_parts):
+    """Train on ``order[start:stop]`` in batches of exactly ``B`` rows, each step in two
+    passes of ``parts`` shares: the batch's rows (_rows_pass), then the layers' output units
+    (_units_pass). Compiled twice: ``train_steps`` runs the shares in turn (parts = 1);
+    ``train_steps_split`` runs them at once on numba's threads, BLAS then held to one thread
+    each by the caller.
 
     L2: the gradient gains ``l2f * W``; with ``l2_per_batch`` (scikit-learn's objective) it
     gains ``l2f / n * W`` instead, ``n`` the batch's count (or sum of weights), and the loss its
     term ``0.5 * l2f / n * ||W||^2``. ``halt``: stop at the first non-finite loss. ``Ms``: the
-    momentum buffer's block of each layer's weights, shaped as the weights.
+    momentum buffer's block of each layer's weights, shaped as the weights; ``db_parts``: each
+    layer's (parts, n_out) scratch for the shares' bias-gradient sums.
 
     Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, the optimizer's
     step count after the call, index of the first batch whose loss was not finite or -1).
     """
-    L = len(Ws)
+    X, Y, labels, w = data
+    Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
+    As, Fs, Ds, xb, yb, wb, lb = buffers
+    opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
+    loss_code, fused, elementwise, reduction, classify = loss
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
-    ints, flags = np.empty(6, np.int32), np.empty(2, np.uint8)  # BLAS's arguments
+    scratch = (np.empty((parts, 6), np.int32), np.empty((parts, 8), params.dtype),
+               np.empty((parts, 2), np.uint8))  # BLAS's arguments and constants, per share
+    row_values, row_hits = np.zeros(parts), np.zeros(parts, np.int64)
     # SGD with nothing added to the gradient: plain SGD's step, or the momentum buffer, goes
     # into the weight-gradient products (Nesterov's direction needs the gradient itself)
-    momentum, dampening = hyper[2], hyper[3]
-    in_products = (opt_code == SGD and hyper[0] == 0.0 and l2f == 0.0 and clip < 0.0
-                   and hyper[4] == 0.0)
-    one_rate = lr.shape[0] == 1
-    plain_sgd = in_products and momentum == 0.0 and one_rate
-    heavy_ball = in_products and momentum != 0.0
+    unfolded = GRADIENT if clip >= 0.0 else STEP
+    folded = unfolded
+    if opt_code == SGD and hyper[0] == 0.0 and l2f == 0.0 and clip < 0.0 and hyper[4] == 0.0:
+        folded = FOLD_MOMENTUM if hyper[2] != 0.0 else FOLD_SGD if lr.shape[0] == 1 else STEP
     weighted = w.shape[0] > 0
-    n_in, n_out = X.shape[1], Y.shape[1]
+    n_out = Y.shape[1]
     total, hits, bad = 0.0, 0, -1
     step = 0
     for first in range(start, stop, B):
         # the last step computes the gradient itself, so that the gradient buffer ends as the
         # NumPy engine leaves it
-        fold_sgd, fold_momentum = plain_sgd, heavy_ball
-        if first + B >= stop:
-            fold_sgd = fold_momentum = False
-        for r in range(B):  # gather the batch (explicit loops: faster than slice copies)
-            src = order[first + r]
-            for j in range(n_in):
-                xb[r, j] = X[src, j]
-            for j in range(n_out):
-                yb[r, j] = Y[src, j]
-            if weighted:
-                wb[r] = w[src]
-            if classify:
-                lb[r] = labels[src]
-        A_prev = xb
-        for k in range(L):  # forward: Z = A_prev W^T (BLAS), then A = f(Z + b), F = f'(Z + b)
-            np.dot(A_prev, Ws[k].T, As[k])
-            _activate(codes[k], aparams[k], As[k], bs[k], As[k], Fs[k], B)
-            A_prev = As[k]
-        A = As[L - 1]
-        if classify:
-            hits += _hits(A, lb, B)
+        mode = folded if first + B < stop else unfolded
         count = 0.0
         if weighted:
             for r in range(B):
-                count += wb[r]
+                count += w[order[first + r]]
         else:
             count = float(B)
         if reduction == 1:  # sum
@@ -487,8 +574,15 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             c = 1.0 / (count * n_out)
         else:
             c = 1.0 / count
-        value = c * _loss_and_delta(loss_code, fused, codes[L - 1], A, Fs[L - 1], yb, wb,
-                                    weighted, c, Ds[L - 1], B)
+        for part in prange(parts):  # numba's parallel loops take flat tuples only: repacked
+            value_part, hits_part = _rows_pass(
+                data, order, first, B * part // parts, B * (part + 1) // parts,
+                (Ws, bs, dWs, dbs, has_bias, codes, aparams), (As, Fs, Ds, xb, yb, wb, lb),
+                loss, c, db_parts, part)
+            row_values[part] = value_part
+            row_hits[part] = hits_part
+        value = c * row_values.sum()
+        hits += row_hits.sum()
         l2 = l2f
         if l2_per_batch and l2f != 0.0:
             l2 = l2f / count
@@ -499,36 +593,30 @@ def train_steps(X, Y, labels, w, order, start, stop, B,
             if halt:
                 break
         total += value if reduction == 1 else value * B
-        for k in range(L - 1, -1, -1):  # backward; D_L already holds f'
-            D = Ds[k]
-            # D = dL/dA * f'(Z) (for hidden layers) and db = the sum of D over the batch
-            _bias_gradient_and_delta(D, Fs[k], dbs[k], has_bias[k], B, k < L - 1)
-            A_prev = xb if k == 0 else As[k - 1]
-            if k > 0:
-                np.dot(D, Ws[k], Ds[k - 1])  # dL/dA_prev = D W, with W before its update
-            if fold_sgd:  # W <- W - lr D^T A_prev
-                _gemm_into(Ws[k], D, A_prev, -lr[0], 1.0, ints, constants, flags)
-            elif fold_momentum:  # buffer <- momentum buffer + (1 - dampening) D^T A_prev
-                first_step = t == 0  # PyTorch's first step: buffer <- gradient
-                _gemm_into(Ms[k], D, A_prev, 1.0 if first_step else 1.0 - dampening,
-                           0.0 if first_step else momentum, ints, constants, flags)
-                if one_rate:  # W <- W - lr buffer, by BLAS (multithreaded for large layers)
-                    _axpy_into(Ws[k], Ms[k], -lr[0], ints, constants)
-            else:
-                np.dot(D.T, A_prev, dWs[k])  # dW = D^T A_prev
         t += 1
-        if fold_sgd:  # the weights are done: the biases' step
-            for k in range(L):
-                if has_bias[k]:
-                    _apply(bs[k], dbs[k], lr, False)
-        elif fold_momentum:
-            _heavy_ball_rest(params, grads, s1, n_weights, lr, momentum, dampening, t,
-                             one_rate)
-        else:
+        for part in prange(parts):
+            _units_pass(part, parts, (Ws, bs, dWs, dbs, has_bias, codes, aparams),
+                        (As, Fs, Ds, xb, yb, wb, lb), mode, optimizer, t, Ms, offsets, l2,
+                        db_parts, scratch)
+        if mode == GRADIENT:
             _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,
                             clip, constants)
         step += 1
     return total, hits, t, bad
+
+
+def _under_name(f, name: str):
+    """A copy of function ``f`` named ``name``: numba's disk cache files a function's compiled
+    forms by its name alone, whatever the compile options, so each compiled form of one
+    source needs its own name."""
+    twin = FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    twin.__qualname__ = name
+    return twin
+
+
+train_steps = _compiled(_under_name(_train_steps, "train_steps"))
+train_steps_split = njit(cache=True, nogil=True, error_model="numpy", parallel=True)(
+    _under_name(_train_steps, "train_steps_split"))
 
 
 @_compiled

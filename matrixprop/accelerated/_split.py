@@ -15,13 +15,14 @@ or does not take the limit (threadpoolctl lets only one thread change some OpenB
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["run_split", "split_rows"]
+__all__ = ["run_split", "shared_blas", "split_rows"]
 
 MIN_ROWS_PER_THREAD = 512  # below, starting a thread costs more than its share saves
 _one_at_a_time = threading.Lock()
@@ -52,30 +53,42 @@ def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
     return [(start, stop) for start, stop in itertools.pairwise(bounds) if stop > start]
 
 
+@contextlib.contextmanager
+def shared_blas(n: int, min_rows: int, most: int | None = None) -> Iterator[int]:
+    """How many parts to cut ``n`` rows into: one per BLAS thread (at most ``most``), each of
+    at least ``min_rows`` rows, with BLAS's threads shared out among the parts while the
+    context lasts; 1, with BLAS untouched, when there is nothing to split or BLAS cannot be
+    held (see the module's docstring)."""
+    if n < 2 * min_rows:  # too few rows to split: BLAS is not even asked
+        yield 1
+        return
+    blas = _blas_libraries()
+    threads = _threads(blas)
+    parts = min(threads, n // min_rows, most or threads)
+    if parts < 2 or not _one_at_a_time.acquire(blocking=False):
+        yield 1
+        return
+    try:
+        share = max(1, threads // parts)
+        with blas.limit(limits=share):
+            took = all(lib.num_threads <= share for lib in blas.lib_controllers)
+            yield parts if took else 1
+    finally:
+        _one_at_a_time.release()
+
+
 def run_split(n: int, work: Callable[[int, int], None]) -> None:
     """``work(start, stop)`` over the rows ``[0, n)``: one range per BLAS thread (at least
     :data:`MIN_ROWS_PER_THREAD` rows each), each on its own thread with BLAS's threads shared
     out among them meanwhile; or ``work(0, n)`` when there is nothing to split or BLAS cannot
     be held."""
-    if n < 2 * MIN_ROWS_PER_THREAD:  # too few rows to split: BLAS is not even asked
-        work(0, n)
-        return
-    blas = _blas_libraries()
-    threads = _threads(blas)
-    ranges = split_rows(n, min(threads, n // MIN_ROWS_PER_THREAD))
-    if len(ranges) < 2 or not _one_at_a_time.acquire(blocking=False):
-        work(0, n)
-        return
-    try:
-        share = max(1, threads // len(ranges))
-        with blas.limit(limits=share):
-            if any(lib.num_threads > share for lib in blas.lib_controllers):  # it did not take
-                work(0, n)
-                return
-            with ThreadPoolExecutor(len(ranges) - 1) as pool:
-                others = [pool.submit(work, start, stop) for start, stop in ranges[1:]]
-                work(*ranges[0])
-                for future in others:
-                    future.result()
-    finally:
-        _one_at_a_time.release()
+    with shared_blas(n, MIN_ROWS_PER_THREAD) as parts:
+        ranges = split_rows(n, parts)
+        if len(ranges) < 2:
+            work(0, n)
+            return
+        with ThreadPoolExecutor(len(ranges) - 1) as pool:
+            others = [pool.submit(work, start, stop) for start, stop in ranges[1:]]
+            work(*ranges[0])
+            for future in others:
+                future.result()
