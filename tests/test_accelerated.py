@@ -1,9 +1,13 @@
 """The compiled epochs (numba) compute what the NumPy engine computes, to float rounding."""
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from numba import get_num_threads
 from threadpoolctl import threadpool_limits
 
 import matrixprop as mp
@@ -296,16 +300,17 @@ def test_without_numba_or_scipy_auto_falls_back_and_true_says_why(monkeypatch, m
         net.predict(X, accelerate=True)
 
 
+two_threads = pytest.mark.skipif(
+    get_num_threads() < 2, reason="numba runs one thread here: there is nothing to split over")
+
+
+@two_threads
 def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
     """With two BLAS threads, a batch of at least two shares' rows runs in the parallel
     kernel, BLAS held at one thread meanwhile and given its two back afterwards; the result is
     the NumPy engine's."""
-    from numba import get_num_threads
-
     from matrixprop.accelerated import _kernels
 
-    if get_num_threads() < 2:
-        pytest.skip("numba runs one thread on this machine: there is nothing to split over")
     seen = []
 
     def spy(parts, *args):
@@ -325,7 +330,65 @@ def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
     assert_same(results)
 
 
+@two_threads
+def test_a_network_whose_parameters_outgrow_the_split_runs_whole(monkeypatch):
+    from matrixprop.accelerated import _kernels
+
+    def refuse(*args):
+        raise AssertionError("the split kernel ran")
+
+    monkeypatch.setattr(_kernels, "train_steps_split", refuse)
+    monkeypatch.setattr(accelerated, "MIN_ROWS_PER_SHARE", 4)
+    net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2, dtype="float64")
+    monkeypatch.setattr(accelerated, "MAX_SPLIT_BYTES", net.params.nbytes - 1)
+    with threadpool_limits(2, user_api="blas"):
+        mp.fit(net, X, LABELS, batch_size=10, epochs=1, accelerate=True)
+    monkeypatch.setattr(accelerated, "MAX_SPLIT_BYTES", net.params.nbytes)
+    with threadpool_limits(2, user_api="blas"), pytest.raises(AssertionError, match="split"):
+        mp.fit(net, X, LABELS, batch_size=10, epochs=1, accelerate=True)
+
+
 def _blas_threads() -> set[int]:
     from threadpoolctl import threadpool_info
 
     return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+FORK_AFTER_A_SPLIT = """
+import os, sys
+import numpy as np
+from threadpoolctl import threadpool_limits
+import matrixprop as mp
+import matrixprop.accelerated as accelerated
+from matrixprop.accelerated import _kernels
+
+accelerated.MIN_ROWS_PER_SHARE = 4
+split_kernel, used = _kernels.train_steps_split, []
+_kernels.train_steps_split = lambda *args: used.append(os.getpid()) or split_kernel(*args)
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(200, 6)), rng.integers(0, 3, 200)
+
+def train():
+    with threadpool_limits(2, user_api="blas"):
+        mp.fit(mp.MLP([6, 7, 3], "tanh", "softmax", seed=0), X, y, batch_size=20, epochs=1,
+               accelerate=True)
+
+train()
+assert used == [os.getpid()], used
+pid = os.fork()
+if pid == 0:
+    train()
+    os._exit(0 if used == [os.getppid()] else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@two_threads
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_process_forked_after_a_split_trains_whole():
+    """numba's GNU OpenMP threading layer kills a forked child that starts parallel work when
+    its parent had: the child trains with the one-share kernel instead."""
+    done = subprocess.run([sys.executable, "-c", FORK_AFTER_A_SPLIT], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

@@ -1,6 +1,6 @@
 """Optional compiled training epochs and inference: ``pip install "matrixprop[fast]"`` (numba,
-SciPy, whose BLAS the kernels call, and threadpoolctl, with which inference splits its rows
-over the cores: see ``_split``).
+SciPy, whose BLAS the kernels call, and threadpoolctl, with which training steps and inference
+split their rows over the cores: see ``_split``).
 
 :func:`matrixprop.fit`, :meth:`Network.predict <matrixprop.Network.predict>` and the
 scikit-learn estimators use them by default (``accelerate="auto"``) when both are installed and
@@ -10,12 +10,14 @@ form); ``accelerate=False`` forces the NumPy engine and ``accelerate=True`` rais
 compiled path cannot run. Both paths compute the same equations and agree to float rounding
 (tested); the compiled one fuses passes, so its roundings may fall differently.
 
-The first call compiles the kernels (10 to 20 seconds); numba caches them on disk afterwards.
+The first call compiles the kernels (10 to 20 seconds; the first training whose steps split
+over the cores, as much again for its parallel kernel); numba caches them on disk afterwards.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -30,8 +32,22 @@ ACTIVATION_CODES = {name: code for code, name in enumerate(
     ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
 LOSS_CODES = {"half_sse": 0, "mse": 1, "cross_entropy": 2, "binary_cross_entropy": 3}
 REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
-# a training step splits its batch over the cores from this many rows per core
+# A training step splits over the cores (see _kernels.train_steps) from this many rows per
+# core, for networks whose parameters take at most this many bytes: every core then reads all
+# the weights, which costs more than the split saves once they outgrow the caches (on 2 cores:
+# 0.3 to 2.7 MB gained 1% to 14%, 7.4 MB lost 2% to 6%)
 MIN_ROWS_PER_SHARE = 64
+MAX_SPLIT_BYTES = 4 << 20
+_forked = False  # whether this process is a fork of another (see _training_shares)
+
+
+def _note_fork() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
 
 
 def available() -> bool:
@@ -237,6 +253,14 @@ class FastEpochs:
         self._buffers: dict[tuple[int, int], _Buffers] = {}
         self._empty = empty
 
+    def _training_shares(self) -> int:
+        """How many shares a step may split into: numba's threads; one for parameters over
+        :data:`MAX_SPLIT_BYTES`, and in a forked process (numba's GNU OpenMP threading layer
+        kills a forked child that starts parallel work after its parent did)."""
+        if _forked or self.net.params.nbytes > MAX_SPLIT_BYTES:
+            return 1
+        return self._numba_threads()
+
     def _buffers_for(self, rows: int, parts: int) -> _Buffers:
         if (rows, parts) not in self._buffers:
             self._buffers[rows, parts] = _Buffers(self, rows, parts)
@@ -268,12 +292,13 @@ class FastEpochs:
         momentum_blocks = self._weight_blocks(states[0] if opt_code == 0 else None)
         clip = -1.0 if clip is None else clip
         optimizer_arrays = (opt_code, hyper, lr, net.params, net.grads, *states)
+        shares = self._training_shares()
         total, hits, steps_done, first_bad = 0.0, 0, 0, -1
         full = n - n % batch_size
         for start, stop, rows in ((0, full, batch_size), (full, n, n - full)):
             if stop == start:
                 continue
-            with shared_blas(rows, MIN_ROWS_PER_SHARE, self._numba_threads()) as parts:
+            with shared_blas(rows, MIN_ROWS_PER_SHARE, shares) as parts:
                 kernel = (self._kernels.train_steps_split if parts > 1
                           else self._kernels.train_steps)
                 bufs = self._buffers_for(rows, parts)

@@ -8,7 +8,13 @@ pass over the flat parameter buffer. SGD needs less: plain SGD's step ``W -= lr 
 weight-gradient product itself, done by BLAS into ``W``, and momentum's buffer update is that
 product done into the buffer (the gradient buffer then does not hold the weights' gradients),
 followed by BLAS's ``axpy`` for ``W -= lr buffer``, which OpenBLAS multithreads for large layers.
-The codes below mirror the names of the NumPy modules.
+
+A step is two passes. The rows pass (gather, forward, loss, every layer's delta) treats each
+row on its own; the units pass (each layer's weight gradient over the whole batch and the
+update) treats each output unit on its own: every update rule is elementwise. So on several
+cores each pass splits into shares, one per core, with one BLAS thread each: the gathering,
+the elementwise passes and the optimizer then run on every core, not on one while BLAS's other
+threads wait (``train_steps_split``). The codes below mirror the names of the NumPy modules.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Compiled inference split over the cores, each core with its own rows.
+"""Compiled inference and training steps split over the cores, each core with its own share.
+
+Training steps split in compiled code (numba's parallel loops, see ``_kernels``); this module
+decides their shares and holds BLAS meanwhile (:func:`shared_blas`), and splits inference.
 
 At inference batches BLAS's threads spend a noticeable part of each product synchronizing, and
 the bias-and-activation passes between products run on one core. Handing each BLAS thread a
