@@ -43,9 +43,9 @@ def steps(request, monkeypatch):
     as a real split holds it)."""
     if request.param == "split":
         @contextlib.contextmanager
-        def three_shares(n, min_rows, most=None):
+        def three_shares(n, min_rows, most=None, one_thread_each=False):
             with threadpool_limits(1, user_api="blas"):
-                yield 3
+                yield 3 if n >= 3 else 1
 
         monkeypatch.setattr(accelerated, "shared_blas", three_shares)
     return request.param
@@ -104,11 +104,14 @@ def test_every_loss_matches_in_split_steps(output, loss, reduction, steps):
     assert_same(results)
 
 
+@pytest.mark.parametrize("clip", [None, 0.3])
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_every_optimizer_with_l2_clipping_and_weights_matches(name, steps):
+def test_every_optimizer_with_l2_clipping_and_weights_matches(name, clip, steps):
+    """Without clipping each layer's units take their step on their own; with it, every
+    parameter at once after the whole gradient's norm."""
     results = train_both(lambda: mp.MLP([6, 7, 3], "tanh", "softmax", seed=2, dtype="float64"),
                          LABELS, optimizer=OPTIMIZERS[name], batch_size=10, epochs=3, seed=4,
-                         l2=0.5, clip_grad_norm=0.3, sample_weight=WEIGHTS)
+                         l2=0.5, clip_grad_norm=clip, sample_weight=WEIGHTS)
     assert_same(results)
 
 
@@ -210,10 +213,16 @@ def test_the_compiled_path_is_used_only_when_it_can_run():
 
 
 def test_divergence_is_reported_at_its_step(steps):
-    net = mp.MLP([6, 8, 1], "identity", seed=0)
-    with pytest.raises(FloatingPointError, match="epoch 1, step"):
-        mp.fit(net, X * 1e3, X[:, 0] * 1e3, loss="mse", optimizer=mp.optimizers.SGD(lr=10.0),
-               batch_size=4, epochs=5, accelerate=True)
+    """At the step the NumPy engine reports (diverging runs amplify rounding, so their
+    parameters are not compared)."""
+    reports = []
+    for accelerate in (False, True):
+        net = mp.MLP([6, 8, 1], "identity", seed=0, dtype="float64")
+        with pytest.raises(FloatingPointError, match="epoch 1, step") as raised:
+            mp.fit(net, X * 1e3, X[:, 0] * 1e3, loss="mse", optimizer=mp.optimizers.SGD(lr=1.0),
+                   batch_size=4, epochs=5, accelerate=accelerate)
+        reports.append(str(raised.value))
+    assert reports[1] == reports[0]
 
 
 def test_batch_callbacks_run_on_the_numpy_engine():
@@ -352,6 +361,22 @@ def _blas_threads() -> set[int]:
     from threadpoolctl import threadpool_info
 
     return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_numba_threads_start_only_for_batches_that_can_split(monkeypatch):
+    """Asking numba for its thread count starts its threads (and, with GNU OpenMP, its
+    fork guard): batches too small to split never ask; a threading layer that cannot load
+    leaves the steps whole."""
+    import numba
+
+    def no_layer():
+        raise ValueError("No threading layer could be loaded.")
+
+    monkeypatch.setattr(numba, "get_num_threads", no_layer)
+    net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2)
+    for batch in (10, 2 * accelerated.MIN_ROWS_PER_SHARE):  # too small; then no layer
+        mp.fit(net, np.tile(X, (6, 1)), np.tile(LABELS, 6), batch_size=batch, epochs=1,
+               accelerate=True)
 
 
 FORK_AFTER_A_SPLIT = """

@@ -1,7 +1,11 @@
 """Compiled inference split over threads: the ranges, BLAS held to one thread and given back,
-one split at a time, and the same outputs as the NumPy engine."""
+one split at a time, and the same outputs as the NumPy engine; the shares of a training split
+(its kernel is tested against the NumPy engine in test_accelerated)."""
 
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -93,6 +97,48 @@ def test_a_limit_that_does_not_take_runs_in_one_piece(fake_blas):
     assert ranges == [(0, 4000)]
     assert blas.limits == [1]
     assert not _split._one_at_a_time.locked()
+
+
+def test_a_limit_that_does_not_take_gives_blas_and_the_lock_back_before_the_work(fake_blas):
+    blas = fake_blas(4, obeys=False)
+    with _split.shared_blas(1000, 64) as parts:
+        assert parts == 1
+        assert not _split._one_at_a_time.locked()
+        assert blas.limits == [1] and blas.lib.num_threads == 4
+
+
+@pytest.mark.parametrize("most, one_thread_each, parts, limits", [
+    (None, False, 4, [1]),  # one part per thread (1000 rows hold 15 of 64)
+    (2, False, 2, [2]),  # at most 2 parts: BLAS's 4 threads shared out, 2 each
+    (2, True, 1, []),  # fewer parts than threads and one thread each asked: no split
+    (None, True, 4, [1]),
+])
+def test_shared_blas_parts(fake_blas, most, one_thread_each, parts, limits):
+    blas = fake_blas(4)
+    with _split.shared_blas(1000, 64, most, one_thread_each=one_thread_each) as got:
+        assert got == parts
+        assert blas.lib.num_threads == (limits[0] if limits else 4)
+    assert blas.limits == limits
+    assert blas.lib.num_threads == 4 and not _split._one_at_a_time.locked()
+
+
+FORK_DURING_A_SPLIT = """
+import os
+from matrixprop.accelerated import _split
+_split._one_at_a_time.acquire()  # a split running in another thread of the parent
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if _split._one_at_a_time.acquire(blocking=False) else 3)
+_, status = os.waitpid(pid, 0)
+raise SystemExit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_starts_with_the_split_lock_free():
+    done = subprocess.run([sys.executable, "-c", FORK_DURING_A_SPLIT], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("threads, rows", [(1, 10_000), (4, 2 * _split.MIN_ROWS_PER_THREAD - 1)])

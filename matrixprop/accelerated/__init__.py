@@ -32,7 +32,7 @@ ACTIVATION_CODES = {name: code for code, name in enumerate(
     ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
 LOSS_CODES = {"half_sse": 0, "mse": 1, "cross_entropy": 2, "binary_cross_entropy": 3}
 REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
-# A training step splits over the cores (see _kernels.train_steps) from this many rows per
+# A training step splits over the cores (see _kernels._train_steps) from this many rows per
 # core, for networks whose parameters take at most this many bytes: every core then reads all
 # the weights, which costs more than the split saves once they outgrow the caches (on 2 cores:
 # 0.3 to 2.7 MB gained 1% to 14%, 7.4 MB lost 2% to 6%)
@@ -198,21 +198,27 @@ class _Predictor:
 
 class _Buffers:
     """Per-batch-size arrays of the kernel: activations, derivatives, deltas, the gathered
-    batch, and each layer's bias-gradient sums of ``parts`` shares of the rows."""
+    batch; and per number of shares, each layer's bias-gradient sums of each share."""
 
-    def __init__(self, epochs: FastEpochs, rows: int, parts: int):
+    def __init__(self, epochs: FastEpochs, rows: int):
         net, dtype = epochs.net, epochs.net.dtype
-        widths = [layer.n_out for layer in net.layers]
+        self.widths, self.dtype = [layer.n_out for layer in net.layers], dtype
         self.arrays = (
-            tuple(np.empty((rows, m), dtype) for m in widths),  # A
-            tuple(np.empty((rows, m), dtype) for m in widths),  # F
-            tuple(np.empty((rows, m), dtype) for m in widths),  # D
+            tuple(np.empty((rows, m), dtype) for m in self.widths),  # A
+            tuple(np.empty((rows, m), dtype) for m in self.widths),  # F
+            tuple(np.empty((rows, m), dtype) for m in self.widths),  # D
             np.empty((rows, net.n_inputs), dtype),
             np.empty((rows, net.n_outputs), dtype),
             np.empty(rows if epochs.weights.size else 0, dtype),
             np.empty(rows if epochs.labels.size else 0, np.int64),
         )
-        self.bias_sums = tuple(np.empty((parts, m), dtype) for m in widths)
+        self._bias_sums: dict[int, tuple] = {}
+
+    def bias_sums(self, parts: int) -> tuple:
+        if parts not in self._bias_sums:
+            self._bias_sums[parts] = tuple(np.empty((parts, m), self.dtype)
+                                           for m in self.widths)
+        return self._bias_sums[parts]
 
 
 class FastEpochs:
@@ -250,21 +256,25 @@ class FastEpochs:
             np.array([slices[f"layers.{k}.weight"].start for k in range(len(net.layers))]),
             np.array([slices[f"layers.{k}.bias"].start if layer.bias else 0
                       for k, layer in enumerate(net.layers)]))
-        self._buffers: dict[tuple[int, int], _Buffers] = {}
+        self._buffers: dict[int, _Buffers] = {}
         self._empty = empty
 
-    def _training_shares(self) -> int:
-        """How many shares a step may split into: numba's threads; one for parameters over
-        :data:`MAX_SPLIT_BYTES`, and in a forked process (numba's GNU OpenMP threading layer
-        kills a forked child that starts parallel work after its parent did)."""
-        if _forked or self.net.params.nbytes > MAX_SPLIT_BYTES:
+    def _training_shares(self, rows: int) -> int:
+        """How many shares a step of ``rows`` rows may split into: numba's threads; one for
+        fewer than two shares' rows, for parameters over :data:`MAX_SPLIT_BYTES`, and in a
+        forked process (numba's GNU OpenMP threading layer kills a forked child that starts
+        parallel work after its parent did). numba's threads start only when asked for."""
+        if rows < 2 * MIN_ROWS_PER_SHARE or _forked or self.net.params.nbytes > MAX_SPLIT_BYTES:
             return 1
-        return self._numba_threads()
+        try:
+            return self._numba_threads()
+        except (RuntimeError, ValueError):  # no threading layer numba can load
+            return 1
 
-    def _buffers_for(self, rows: int, parts: int) -> _Buffers:
-        if (rows, parts) not in self._buffers:
-            self._buffers[rows, parts] = _Buffers(self, rows, parts)
-        return self._buffers[rows, parts]
+    def _buffers_for(self, rows: int) -> _Buffers:
+        if rows not in self._buffers:
+            self._buffers[rows] = _Buffers(self, rows)
+        return self._buffers[rows]
 
     def _weight_blocks(self, buffer: np.ndarray | None) -> tuple:
         """Views of ``buffer`` (laid out as the parameters) shaped as each layer's weights;
@@ -292,20 +302,21 @@ class FastEpochs:
         momentum_blocks = self._weight_blocks(states[0] if opt_code == 0 else None)
         clip = -1.0 if clip is None else clip
         optimizer_arrays = (opt_code, hyper, lr, net.params, net.grads, *states)
-        shares = self._training_shares()
         total, hits, steps_done, first_bad = 0.0, 0, 0, -1
         full = n - n % batch_size
         for start, stop, rows in ((0, full, batch_size), (full, n, n - full)):
             if stop == start:
                 continue
-            with shared_blas(rows, MIN_ROWS_PER_SHARE, shares) as parts:
+            # the split is measured with one BLAS thread per share only
+            with shared_blas(rows, MIN_ROWS_PER_SHARE, self._training_shares(rows),
+                             one_thread_each=True) as parts:
                 kernel = (self._kernels.train_steps_split if parts > 1
                           else self._kernels.train_steps)
-                bufs = self._buffers_for(rows, parts)
+                bufs = self._buffers_for(rows)
                 part, part_hits, opt.t, bad = kernel(
                     parts, self.data, order, start, stop, rows, self.layers, bufs.arrays,
                     self.loss, optimizer_arrays, net.n_weights, self.offsets, l2, l2_per_batch,
-                    clip, halt, opt.t, momentum_blocks, bufs.bias_sums)
+                    clip, halt, opt.t, momentum_blocks, bufs.bias_sums(parts))
             total += part
             hits += part_hits
             if bad >= 0 and first_bad < 0:

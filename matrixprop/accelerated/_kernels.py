@@ -4,7 +4,8 @@ The NumPy engine spends one library call per elementwise operation and, at small
 time in Python than in arithmetic. Here a whole run of steps is one compiled call: each layer is
 one BLAS product plus ONE pass that adds the bias and computes both ``a = f(z)`` and ``f'(z)``;
 the backward pass is one pass per layer for ``D = G * f'(Z)`` and ``db``; the optimizer is one
-pass over the flat parameter buffer. SGD needs less: plain SGD's step ``W -= lr D^T A`` is the
+pass over each layer's parameters (over all of them at once with clipping, which needs the
+whole gradient's norm first). SGD needs less: plain SGD's step ``W -= lr D^T A`` is the
 weight-gradient product itself, done by BLAS into ``W``, and momentum's buffer update is that
 product done into the buffer (the gradient buffer then does not hold the weights' gradients),
 followed by BLAS's ``axpy`` for ``W -= lr buffer``, which OpenBLAS multithreads for large layers.
@@ -361,8 +362,7 @@ def _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights
     State buffers: SGD s1 = momentum; Adam s1, s2 = first and second moments; Adagrad s1 = sum
     of squares; RMSprop s1 = mean square, s2 = mean gradient (centered), s3 = momentum.
     ``grads`` ends as the NumPy engine leaves it: the gradient, with the L2 and weight-decay
-    terms it gained and clipped. ``c`` is scratch for constants in the parameters' dtype
-    (allocated once per call).
+    terms it gained and clipped. ``c`` is scratch for constants in the parameters' dtype.
     """
     size = params.shape[0]
     per_weight = lr.shape[0] > 1
@@ -443,6 +443,13 @@ def _gather(data, order, first, r0, r1, xb, yb, wb, lb):
 # parallel kernel, numba's analysis of inlined code asserts that an array variable assigned
 # twice keeps one shape, so the choices between arrays of different shapes are calls.
 @_compiled
+def _squared_norm(v):
+    """||v||^2 by BLAS, as the NumPy engine computes it (a call: in the parallel kernel
+    numba would make ``np.dot`` a parallel loop of its own)."""
+    return np.dot(v, v)
+
+
+@_compiled
 def _layer_input(k, xb, As):
     """The input of layer ``k``: the batch, or the activations of layer ``k - 1``."""
     return xb if k == 0 else As[k - 1]
@@ -462,9 +469,9 @@ def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, p
     in one pass; the loss and D_L = dL/dZ_L (scaled by ``c``); backward, each layer's
     D = (D_next W_next) * F, whose column sums over these rows go to ``db_parts[k][part]``.
     Returns (the rows' loss terms summed, weighted; their hits)."""
-    Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
+    Ws, bs, has_bias, codes, aparams = layers[0], layers[1], layers[4], layers[5], layers[6]
     As, Fs, Ds, xb, yb, wb, lb = buffers
-    loss_code, fused, elementwise, reduction, classify = loss
+    loss_code, fused, classify = loss[0], loss[1], loss[4]
     L, rows = len(Ws), r1 - r0
     _gather(data, order, first, r0, r1, xb, yb, wb, lb)
     for k in range(L):
@@ -495,7 +502,7 @@ def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l
     over these units' parameters (every rule is elementwise, given no clipping); GRADIENT,
     nothing more (the caller steps over all parameters). ``t``: the step count after this
     step."""
-    Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
+    Ws, dWs, dbs, has_bias = layers[0], layers[2], layers[3], layers[4]
     As, Ds, xb = buffers[0], buffers[2], buffers[3]
     opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
     w_offsets, b_offsets = offsets
@@ -561,11 +568,11 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
     Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, the optimizer's
     step count after the call, index of the first batch whose loss was not finite or -1).
     """
-    X, Y, labels, w = data
+    w, n_out = data[3], data[1].shape[1]
     Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
     As, Fs, Ds, xb, yb, wb, lb = buffers
     opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
-    loss_code, fused, elementwise, reduction, classify = loss
+    elementwise, reduction = loss[2], loss[3]
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
     scratch = (np.empty((parts, 6), np.int32), np.empty((parts, 8), params.dtype),
                np.empty((parts, 2), np.uint8))  # BLAS's arguments and constants, per share
@@ -577,7 +584,6 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
     if opt_code == SGD and hyper[0] == 0.0 and l2f == 0.0 and clip < 0.0 and hyper[4] == 0.0:
         folded = FOLD_MOMENTUM if hyper[2] != 0.0 else FOLD_SGD if lr.shape[0] == 1 else STEP
     weighted = w.shape[0] > 0
-    n_out = Y.shape[1]
     total, hits, bad = 0.0, 0, -1
     step = 0
     for first in range(start, stop, B):
@@ -603,13 +609,15 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
                 loss, c, db_parts, part)
             row_values[part] = value_part
             row_hits[part] = hits_part
-        value = c * row_values.sum()
-        hits += row_hits.sum()
+        value = 0.0
+        for part in range(parts):  # plain loops: in the parallel kernel, NumPy's reductions
+            value += row_values[part]  # would become parallel loops of their own
+            hits += row_hits[part]
+        value *= c
         l2 = l2f
         if l2_per_batch and l2f != 0.0:
             l2 = l2f / count
-            weights = params[:n_weights]
-            value += 0.5 * l2 * np.dot(weights, weights)  # BLAS, as the NumPy engine's
+            value += 0.5 * l2 * _squared_norm(params[:n_weights])
         if not math.isfinite(value) and bad < 0:
             bad = step
             if halt:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,27 +58,45 @@ def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def shared_blas(n: int, min_rows: int, most: int | None = None) -> Iterator[int]:
+def shared_blas(n: int, min_rows: int, most: int | None = None, *,
+                one_thread_each: bool = False) -> Iterator[int]:
     """How many parts to cut ``n`` rows into: one per BLAS thread (at most ``most``), each of
     at least ``min_rows`` rows, with BLAS's threads shared out among the parts while the
-    context lasts; 1, with BLAS untouched, when there is nothing to split or BLAS cannot be
-    held (see the module's docstring)."""
+    context lasts; with ``one_thread_each``, only as many parts as BLAS has threads. Yields 1,
+    with BLAS untouched, when there is nothing to split or BLAS cannot be held (see the
+    module's docstring)."""
     if n < 2 * min_rows:  # too few rows to split: BLAS is not even asked
         yield 1
         return
     blas = _blas_libraries()
     threads = _threads(blas)
     parts = min(threads, n // min_rows, most or threads)
-    if parts < 2 or not _one_at_a_time.acquire(blocking=False):
+    if parts < 2 or (one_thread_each and parts < threads):
         yield 1
         return
-    try:
+    with contextlib.ExitStack() as held:
+        if not _one_at_a_time.acquire(blocking=False):
+            yield 1
+            return
+        held.callback(_one_at_a_time.release)
         share = max(1, threads // parts)
-        with blas.limit(limits=share):
-            took = all(lib.num_threads <= share for lib in blas.lib_controllers)
-            yield parts if took else 1
-    finally:
-        _one_at_a_time.release()
+        held.enter_context(blas.limit(limits=share))
+        if any(lib.num_threads > share for lib in blas.lib_controllers):  # it did not take
+            held.close()  # BLAS's threads and the lock given back at once
+            yield 1
+            return
+        yield parts
+
+
+def _new_lock_after_fork() -> None:
+    """A forked child starts with the lock free: a split running in the parent's other threads
+    at the fork never ends in the child."""
+    global _one_at_a_time
+    _one_at_a_time = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def run_split(n: int, work: Callable[[int, int], None]) -> None:
