@@ -329,6 +329,7 @@ def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
     split_kernel = _kernels.train_steps_split
     monkeypatch.setattr(_kernels, "train_steps_split", spy)
     monkeypatch.setattr(accelerated, "MIN_ROWS_PER_SHARE", 4)
+    monkeypatch.setattr(accelerated, "MIN_SPLIT_WORK", 0)
     with threadpool_limits(2, user_api="blas"):
         results = train_both(lambda: mp.MLP([6, 7, 3], "tanh", "softmax", seed=2,
                                             dtype="float64"),
@@ -340,7 +341,7 @@ def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
 
 
 @two_threads
-def test_a_network_whose_parameters_outgrow_the_split_runs_whole(monkeypatch):
+def test_steps_too_large_or_too_small_to_gain_from_the_split_run_whole(monkeypatch):
     from matrixprop.accelerated import _kernels
 
     def refuse(*args):
@@ -348,11 +349,16 @@ def test_a_network_whose_parameters_outgrow_the_split_runs_whole(monkeypatch):
 
     monkeypatch.setattr(_kernels, "train_steps_split", refuse)
     monkeypatch.setattr(accelerated, "MIN_ROWS_PER_SHARE", 4)
+    monkeypatch.setattr(accelerated, "MIN_SPLIT_WORK", 0)
     net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2, dtype="float64")
     monkeypatch.setattr(accelerated, "MAX_SPLIT_BYTES", net.params.nbytes - 1)
     with threadpool_limits(2, user_api="blas"):
         mp.fit(net, X, LABELS, batch_size=10, epochs=1, accelerate=True)
     monkeypatch.setattr(accelerated, "MAX_SPLIT_BYTES", net.params.nbytes)
+    monkeypatch.setattr(accelerated, "MIN_SPLIT_WORK", 10 * net.n_weights + 1)  # too little
+    with threadpool_limits(2, user_api="blas"):
+        mp.fit(net, X, LABELS, batch_size=10, epochs=1, accelerate=True)
+    monkeypatch.setattr(accelerated, "MIN_SPLIT_WORK", 10 * net.n_weights)
     with threadpool_limits(2, user_api="blas"), pytest.raises(AssertionError, match="split"):
         mp.fit(net, X, LABELS, batch_size=10, epochs=1, accelerate=True)
 
@@ -373,6 +379,7 @@ def test_numba_threads_start_only_for_batches_that_can_split(monkeypatch):
         raise ValueError("No threading layer could be loaded.")
 
     monkeypatch.setattr(numba, "get_num_threads", no_layer)
+    monkeypatch.setattr(accelerated, "MIN_SPLIT_WORK", 0)
     net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2)
     for batch in (10, 2 * accelerated.MIN_ROWS_PER_SHARE):  # too small; then no layer
         mp.fit(net, np.tile(X, (6, 1)), np.tile(LABELS, 6), batch_size=batch, epochs=1,
@@ -387,7 +394,7 @@ import matrixprop as mp
 import matrixprop.accelerated as accelerated
 from matrixprop.accelerated import _kernels
 
-accelerated.MIN_ROWS_PER_SHARE = 4
+accelerated.MIN_ROWS_PER_SHARE, accelerated.MIN_SPLIT_WORK = 4, 0
 split_kernel, used = _kernels.train_steps_split, []
 _kernels.train_steps_split = lambda *args: used.append(os.getpid()) or split_kernel(*args)
 rng = np.random.default_rng(0)

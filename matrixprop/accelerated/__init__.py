@@ -33,10 +33,13 @@ ACTIVATION_CODES = {name: code for code, name in enumerate(
 LOSS_CODES = {"half_sse": 0, "mse": 1, "cross_entropy": 2, "binary_cross_entropy": 3}
 REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
 # A training step splits over the cores (see _kernels._train_steps) from this many rows per
-# core, for networks whose parameters take at most this many bytes: every core then reads all
-# the weights, which costs more than the split saves once they outgrow the caches (on 2 cores:
-# 0.3 to 2.7 MB gained 1% to 14%, 7.4 MB lost 2% to 6%)
+# core and this much work per step (rows x weights, the multiply-adds of one product pass:
+# below, the step's two parallel launches cost more than the split saves), for networks
+# whose parameters take at most this many bytes: every core then reads all the weights, which
+# costs more than the split saves once they outgrow the caches (on 2 cores: 0.3 to 2.7 MB
+# gained 1% to 14%, 7.4 MB lost 2% to 6%)
 MIN_ROWS_PER_SHARE = 64
+MIN_SPLIT_WORK = 1 << 22
 MAX_SPLIT_BYTES = 4 << 20
 _forked = False  # whether this process is a fork of another (see _training_shares)
 
@@ -261,10 +264,13 @@ class FastEpochs:
 
     def _training_shares(self, rows: int) -> int:
         """How many shares a step of ``rows`` rows may split into: numba's threads; one for
-        fewer than two shares' rows, for parameters over :data:`MAX_SPLIT_BYTES`, and in a
-        forked process (numba's GNU OpenMP threading layer kills a forked child that starts
-        parallel work after its parent did). numba's threads start only when asked for."""
-        if rows < 2 * MIN_ROWS_PER_SHARE or _forked or self.net.params.nbytes > MAX_SPLIT_BYTES:
+        fewer than two shares' rows, less work than :data:`MIN_SPLIT_WORK`, parameters over
+        :data:`MAX_SPLIT_BYTES`, and in a forked process (numba's GNU OpenMP threading layer
+        kills a forked child that starts parallel work after its parent did). numba's threads
+        start only when asked for."""
+        net = self.net
+        if (rows < 2 * MIN_ROWS_PER_SHARE or rows * net.n_weights < MIN_SPLIT_WORK or _forked
+                or net.params.nbytes > MAX_SPLIT_BYTES):
             return 1
         try:
             return self._numba_threads()
