@@ -441,7 +441,8 @@ def _gather(data, order, first, r0, r1, xb, yb, wb, lb):
 # The two passes below are inlined into the step kernels (a call that passes their ~40
 # arrays costs about a microsecond in reference counts: 6% of a step at batch 10). In the
 # parallel kernel, numba's analysis of inlined code asserts that an array variable assigned
-# twice keeps one shape, so the choices between arrays of different shapes are calls.
+# twice keeps one shape, so the choices between arrays of different shapes are the calls
+# below, as is the squared norm (numba makes NumPy reductions there parallel loops).
 @_compiled
 def _squared_norm(v):
     """||v||^2 by BLAS, as the NumPy engine computes it (a call: in the parallel kernel
