@@ -42,22 +42,19 @@ HALF_SSE, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
 # optimizer codes; hyper-parameters are packed in an array (see _pack_optimizer)
 SGD, ADAM, ADAGRAD, RMSPROP = range(4)
 
-# BLAS's sgemm/dgemm (SciPy's, the library numba's np.dot calls), by symbol name so that the
-# cached kernels find them in every process: C <- alpha op(A) op(B) + beta C, every argument by
-# reference (Fortran)
-for _name in ("sgemm", "dgemm"):
-    llvm.add_symbol(f"matrixprop_{_name}",
-                    get_cython_function_address("scipy.linalg.cython_blas", _name))
-_GEMM_SIGNATURE = types.void(*([types.voidptr] * 13))
-_sgemm = types.ExternalFunction("matrixprop_sgemm", _GEMM_SIGNATURE)
-_dgemm = types.ExternalFunction("matrixprop_dgemm", _GEMM_SIGNATURE)
-# and saxpy/daxpy (y <- a x + y), which OpenBLAS spreads over its threads for long vectors
-for _name in ("saxpy", "daxpy"):
-    llvm.add_symbol(f"matrixprop_{_name}",
-                    get_cython_function_address("scipy.linalg.cython_blas", _name))
-_AXPY_SIGNATURE = types.void(*([types.voidptr] * 6))
-_saxpy = types.ExternalFunction("matrixprop_saxpy", _AXPY_SIGNATURE)
-_daxpy = types.ExternalFunction("matrixprop_daxpy", _AXPY_SIGNATURE)
+
+def _blas(name: str, n_args: int):
+    """SciPy's BLAS routine ``name`` (the library numba's np.dot calls), by symbol name so that
+    the cached kernels find it in every process; every argument by reference (Fortran)."""
+    symbol = f"matrixprop_{name}"
+    llvm.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_blas", name))
+    return types.ExternalFunction(symbol, types.void(*([types.voidptr] * n_args)))
+
+
+# C <- alpha op(A) op(B) + beta C; and y <- a x + y, which OpenBLAS spreads over its threads
+# for long vectors
+_sgemm, _dgemm = _blas("sgemm", 13), _blas("dgemm", 13)
+_saxpy, _daxpy = _blas("saxpy", 6), _blas("daxpy", 6)
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
@@ -497,12 +494,12 @@ def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l
                 scratch):
     """Each layer's output units in share ``part`` of ``parts`` (rows ``[u0, u1)`` of W):
     their weight gradient D[:, u0:u1]^T A_prev over the whole batch and their bias gradient
-    (the parts' column sums added up), then by ``mode``: FOLD_SGD, the product went into W and
-    the biases take their step; FOLD_MOMENTUM, it went into the momentum buffer ``Ms`` and
-    W <- W - lr buffer follows, then the biases' momentum step; STEP, the optimizer's rule
-    over these units' parameters (every rule is elementwise, given no clipping); GRADIENT,
-    nothing more (the caller steps over all parameters). ``t``: the step count after this
-    step."""
+    (the parts' column sums added up), then by ``mode``: FOLD_SGD, the product went into W;
+    FOLD_MOMENTUM, it went into the momentum buffer ``Ms`` and W <- W - lr buffer follows;
+    STEP, the optimizer's rule over these units' weights (every rule is elementwise, given no
+    clipping); in all three the biases then take the rule's step (plain SGD or momentum when
+    folded). GRADIENT: nothing more (the caller steps over all parameters). ``t``: the step
+    count after this step."""
     Ws, dWs, dbs, has_bias = layers[0], layers[2], layers[3], layers[4]
     As, Ds, xb = buffers[0], buffers[2], buffers[3]
     opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
@@ -531,25 +528,18 @@ def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l
                     db[j] += db_parts[k][p, j]
         w0, w1 = w_offsets[k] + u0 * n_in, w_offsets[k] + u1 * n_in
         b0, b1 = b_offsets[k] + u0, b_offsets[k] + u1
-        if mode == FOLD_SGD:
-            if has_bias[k]:
-                _apply(params[b0:b1], grads[b0:b1], lr, False)
-        elif mode == FOLD_MOMENTUM:
+        if mode == FOLD_MOMENTUM:  # W <- W - lr buffer
             if per_weight:
                 _apply(params[w0:w1], s1[w0:w1], lr[w0:w1], True)
             else:  # by BLAS, multithreaded for large layers
                 _axpy_into(Ws[k][u0:u1], Ms[k][u0:u1], -lr[0], ints, constants)
-            if has_bias[k]:
-                _momentum_buffer(s1[b0:b1], grads[b0:b1], momentum, dampening, t)
-                _apply(params[b0:b1], s1[b0:b1], _rates(lr, b0, b1), per_weight)
         elif mode == STEP:
             _optimizer_step(opt_code, hyper, _rates(lr, w0, w1), params[w0:w1],
                             grads[w0:w1], s1[w0:w1], s2[w0:w1], s3[w0:w1], t, w1 - w0, l2,
                             -1.0, constants)
-            if has_bias[k]:
-                _optimizer_step(opt_code, hyper, _rates(lr, b0, b1),
-                                params[b0:b1], grads[b0:b1], s1[b0:b1], s2[b0:b1],
-                                s3[b0:b1], t, 0, l2, -1.0, constants)
+        if has_bias[k] and mode != GRADIENT:  # the biases take the rule's own step
+            _optimizer_step(opt_code, hyper, _rates(lr, b0, b1), params[b0:b1], grads[b0:b1],
+                            s1[b0:b1], s2[b0:b1], s3[b0:b1], t, 0, l2, -1.0, constants)
 
 
 def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, optimizer,
