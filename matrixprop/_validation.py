@@ -85,8 +85,9 @@ def check_finite(array: np.ndarray, name: str) -> None:
         )
 
 
-def inputs(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
-    """``X`` as a finite C-contiguous (n, n_features) array of ``dtype``."""
+def inputs(X, n_features: int, dtype, name: str = "X", *, finite: bool = True) -> np.ndarray:
+    """``X`` as a finite C-contiguous (n, n_features) array of ``dtype`` (``finite=False``:
+    its values unchecked, for a caller that checks them itself)."""
     X = _numeric(X, name)
     if X.ndim != 2:
         hint = " (use X.reshape(1, -1) for a single sample)" if X.ndim == 1 else ""
@@ -99,7 +100,8 @@ def inputs(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
     if X.shape[0] == 0:
         raise ValueError(f"{name} has no samples")
     X = np.ascontiguousarray(X, dtype=dtype)
-    check_finite(X, name)
+    if finite:
+        check_finite(X, name)
     return X
 
 

@@ -226,14 +226,15 @@ class Network:
         (``batch_size`` at a time on each), BLAS's threads shared out among them meanwhile: a
         process-wide setting, which BLAS work in other threads shares for that time.
         """
-        X = check.inputs(X, self.n_inputs, self.dtype)
+        X = check.inputs(X, self.n_inputs, self.dtype, finite=False)
         chunk = check.positive_int(batch_size or _PREDICT_CHUNK, "batch_size")
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         wanted = accelerate if accelerate != "auto" or X.shape[0] >= _COMPILED_ROWS else False
         compiled = accelerated.predictor(wanted, self)
         if compiled is not None:
-            compiled(X, out, chunk)
+            compiled(X, out, chunk)  # checks X's values on the way (see accelerated.predictor)
             return out
+        check.check_finite(X, "X")
         with np.errstate(over="ignore"):
             for start in range(0, X.shape[0], chunk):
                 rows = X[start:start + chunk]

@@ -273,6 +273,18 @@ def test_compiled_prediction_matches_the_numpy_engine(hidden, dtype):
                                        atol=1e-14 if dtype == "float64" else 1e-6)
 
 
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_a_nan_stays_nan_in_both_engines(hidden):
+    """A unit whose weights went NaN: every output is NaN in both engines (each activation
+    keeps a NaN z NaN, as NumPy's functions do)."""
+    net = mp.MLP([6, 9, 3], hidden, "softmax", seed=0)
+    net.layers[0].W[2] = np.nan
+    rows = np.random.default_rng(1).normal(size=(2500, 6))
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(net.predict(rows, accelerate=False)).all()
+        assert np.isnan(net.predict(rows, accelerate=True)).all()
+
+
 def test_prediction_engine_choice(monkeypatch):
     from matrixprop import accelerated
 

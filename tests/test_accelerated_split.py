@@ -200,6 +200,49 @@ def test_split_prediction_matches_the_numpy_engine(fake_blas, dtype):
                                atol=1e-14 if dtype == "float64" else 1e-6)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 1000, 2999])  # each of the three ranges
+def test_split_prediction_finds_a_non_finite_input_in_any_range(fake_blas, value, row):
+    """X's values are checked on the way (by its first products), with the NumPy engine's
+    message; with relu, -inf would vanish from the outputs."""
+    fake_blas(3)
+    rows = np.random.default_rng(2).normal(size=(3000, 6)).astype(np.float32)
+    rows[row, 4] = value
+    net = mp.MLP([6, 9, 3], "relu", "softmax", seed=0, dtype="float32")
+    for accelerate in (True, False):
+        with pytest.raises(ValueError, match=rf"X contains NaN or infinite values \(first at "
+                                             rf"index \({row}, 4\)\)"):
+            net.predict(rows, batch_size=400, accelerate=accelerate)
+
+
+def test_compiled_prediction_makes_no_pass_of_its_own_over_finite_inputs(monkeypatch):
+    from matrixprop import _validation, accelerated
+
+    checked = []
+    monkeypatch.setattr(_validation, "check_finite", lambda a, name: checked.append(name))
+    monkeypatch.setattr(accelerated, "check_finite", lambda a, name: checked.append(name))
+    net = mp.MLP([6, 9, 3], "relu", "softmax", seed=0)
+    net.predict(np.ones((3000, 6)), accelerate=True)
+    assert checked == []
+    net.predict(np.ones((3000, 6)), accelerate=False)
+    assert checked == ["X"]
+
+
+def test_overflowing_products_and_non_finite_weights_are_not_input_errors():
+    """Finite inputs whose products overflow, or weights gone NaN, give what the NumPy engine
+    gives, without an error."""
+    net = mp.MLP([4, 5, 3], "relu", "identity", seed=0, dtype="float32")
+    huge = np.full((3000, 4), 3e38, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = net.predict(huge, accelerate=False)
+        assert not np.isfinite(expected).all()
+        np.testing.assert_array_equal(net.predict(huge, accelerate=True), expected)
+        net.layers[0].W[0, 0] = np.nan
+        rows = np.ones((3000, 4), dtype=np.float32)
+        np.testing.assert_array_equal(net.predict(rows, accelerate=True),
+                                      net.predict(rows, accelerate=False))
+
+
 def test_concurrent_predictions_are_right_and_leave_blas_as_it_was():
     """Four predictions at once with the real BLAS: one may split while the others run in one
     piece; every output is right and BLAS ends with the threads it had."""

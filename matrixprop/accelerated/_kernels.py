@@ -68,7 +68,7 @@ def _identity(z, p):
 
 @_inlined
 def _sigmoid(z, p):
-    a = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0
+    a = 0.0 if z <= -700.0 else 1.0 / (1.0 + math.exp(-z))  # NaN stays NaN
     return a, a * (1.0 - a)
 
 
@@ -80,7 +80,7 @@ def _tanh(z, p):
 
 @_inlined
 def _relu(z, p):
-    return (z, 1.0) if z > 0.0 else (0.0, 0.0)
+    return (0.0, 0.0) if z <= 0.0 else (z, 1.0)  # NaN stays NaN, as np.maximum keeps it
 
 
 @_inlined
@@ -640,13 +640,30 @@ train_steps_split = njit(cache=True, nogil=True, error_model="numpy", parallel=T
     _under_name(_train_steps, "train_steps_split"))
 
 
+# reassociation only: the sum below vectorizes, and NaN and infinities still propagate
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _all_finite(Z):
+    """Whether every element of ``Z`` is finite (``z - z`` is 0 for those, NaN for the rest)."""
+    total = Z.dtype.type(0.0)
+    for i in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            total += Z[i, j] - Z[i, j]
+    return total == 0.0
+
+
 @_compiled
 def predict_rows(X, Ws, bs, codes, aparams, As, no_derivative, out, chunk):
     """``out`` = the network's outputs for the rows of ``X``, ``chunk`` rows at a time: per
     layer one BLAS product into ``As[k]`` (the last layer: straight into ``out``) and one pass
-    for bias and activation."""
+    for bias and activation.
+
+    Returns whether the first layer's products were all finite. A NaN or an infinity in a row
+    of ``X`` makes that row's products NaN or infinite whatever the (finite) weights, so a
+    True clears ``X`` without a pass over it of its own; a False calls for the exact check
+    (large finite values can overflow too)."""
     L = len(Ws)
     n = X.shape[0]
+    finite = True
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         rows = stop - start
@@ -654,5 +671,8 @@ def predict_rows(X, Ws, bs, codes, aparams, As, no_derivative, out, chunk):
         for k in range(L):
             target = out[start:stop] if k == L - 1 else As[k][:rows]
             np.dot(A_prev, Ws[k].T, target)
+            if k == 0 and finite:
+                finite = _all_finite(target)
             _activate(codes[k], aparams[k], target, bs[k], target, no_derivative, rows)
             A_prev = target
+    return finite
