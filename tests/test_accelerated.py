@@ -1,6 +1,7 @@
 """The compiled epochs (numba) compute what the NumPy engine computes, to float rounding."""
 
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -36,19 +37,27 @@ OPTIMIZERS = {
 }
 
 
-@pytest.fixture(params=["whole", "split"])
+@pytest.fixture(params=["whole", "split", "split, row sums"])
 def steps(request, monkeypatch):
     """Each step in one piece, or each step's rows and units split into three shares run at
     once by the parallel kernel, whatever the machine's cores (BLAS at one thread meanwhile,
-    as a real split holds it)."""
-    if request.param == "split":
-        @contextlib.contextmanager
-        def three_shares(n, min_rows, most=None, one_thread_each=False):
-            with threadpool_limits(1, user_api="blas"):
-                yield 3 if n >= 3 else 1
-
-        monkeypatch.setattr(accelerated, "shared_blas", three_shares)
+    as a real split holds it), the weight gradients by the units' products over the whole
+    batch or summed from the shares' products over their rows."""
+    if request.param != "whole":
+        split_in_three(monkeypatch)
+        monkeypatch.setattr(accelerated, "ROW_SUMS_MIN_INPUTS_PER_WEIGHT",
+                            0.0 if request.param.endswith("row sums") else math.inf)
     return request.param
+
+
+def split_in_three(monkeypatch):
+    """Every step of three rows or more splits into three shares."""
+    @contextlib.contextmanager
+    def three_shares(n, min_rows, most=None, one_thread_each=False):
+        with threadpool_limits(1, user_api="blas"):
+            yield 3 if n >= 3 else 1
+
+    monkeypatch.setattr(accelerated, "shared_blas", three_shares)
 
 
 def train_both(make_net, Y, **options):
@@ -350,6 +359,29 @@ def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
         assert _blas_threads() == {2}
     assert seen and all(entry == (2, {1}) for entry in seen)
     assert_same(results)
+
+
+def test_split_steps_sum_the_shares_weight_gradients_from_enough_inputs_per_weight(
+        monkeypatch):
+    from matrixprop.accelerated import _kernels
+
+    split_in_three(monkeypatch)
+    kernel, seen = _kernels.train_steps_split, []
+
+    def spy(*args):
+        seen.append(args[-1][0].shape[0])  # the first layer's sums: one per share, or none
+        return kernel(*args)
+
+    monkeypatch.setattr(_kernels, "train_steps_split", spy)
+    net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2)  # 63 weights, 6 inputs
+    for batch, expected in ((10, [0, 0]), (11, [3, 0])):  # 60 and 66 inputs, and 18 and 54
+        seen.clear()  # in the last, partial batch
+        mp.fit(net, X, LABELS, batch_size=batch, epochs=1, accelerate=True)
+        assert seen == expected
+    monkeypatch.setattr(accelerated, "MAX_SPLIT_BYTES", 3 * 63 * 4 - 1)  # the sums: too large
+    seen.clear()
+    mp.fit(net, X, LABELS, batch_size=11, epochs=1, accelerate=True)
+    assert seen == [0, 0]
 
 
 @two_threads

@@ -280,6 +280,29 @@ def _gemm_into(C, D, A, u0, u1, alpha, beta, ints, scalars, flags):
 
 
 @_compiled
+def _weight_gradient_into(C, D, A, sums, u0, u1, alpha, beta, ints, scalars, flags):
+    """C[u0:u1] <- alpha G[u0:u1] + beta C[u0:u1] for the weight gradient G = D^T A of output
+    units ``[u0, u1)``: by BLAS (_gemm_into), or, when ``sums`` holds the shares' products
+    over their own rows (shape (parts, n_out, n_in)), as their sum."""
+    if sums.shape[0] == 0:
+        _gemm_into(C, D, A, u0, u1, alpha, beta, ints, scalars, flags)
+        return
+    n_in = C.shape[1]
+    for u in range(u0, u1):
+        row, first = C[u], sums[0, u]
+        if beta == 0.0:  # C's old values are not read (they may be anything, as for BLAS)
+            for j in range(n_in):
+                row[j] = alpha * first[j]
+        else:
+            for j in range(n_in):
+                row[j] = beta * row[j] + alpha * first[j]
+        for p in range(1, sums.shape[0]):
+            share = sums[p, u]
+            for j in range(n_in):
+                row[j] += alpha * share[j]
+
+
+@_compiled
 def _axpy_into(y, x, a, ints, scalars):
     """y <- a x + y by BLAS over two contiguous arrays of one size."""
     ints[0], ints[1] = x.size, 1
@@ -461,16 +484,19 @@ def _rates(lr, start, stop):
 
 
 @_inlined
-def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, part):
+def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, dW_parts, part,
+               scratch):
     """The batch's rows ``[r0, r1)`` up to the weight gradients, which are the first to need
     other rows: gather them; forward, Z = A_prev W^T (BLAS) then A = f(Z + b), F = f'(Z + b)
     in one pass; the loss and D_L = dL/dZ_L (scaled by ``c``); backward, each layer's
-    D = (D_next W_next) * F, whose column sums over these rows go to ``db_parts[k][part]``.
-    Returns (the rows' loss terms summed, weighted; their hits)."""
+    D = (D_next W_next) * F, whose column sums over these rows go to ``db_parts[k][part]``,
+    and, when ``dW_parts`` is not empty, D^T A_prev over these rows to ``dW_parts[k][part]``
+    (BLAS). Returns (the rows' loss terms summed, weighted; their hits)."""
     Ws, bs, has_bias, codes, aparams = layers[0], layers[1], layers[4], layers[5], layers[6]
     As, Fs, Ds, xb, yb, wb, lb = buffers
     loss_code, fused, classify = loss[0], loss[1], loss[4]
     L, rows = len(Ws), r1 - r0
+    ints, constants, flags = scratch[0][part], scratch[1][part], scratch[2][part]
     _gather(data, order, first, r0, r1, xb, yb, wb, lb)
     for k in range(L):
         Z = As[k][r0:r1]
@@ -484,6 +510,9 @@ def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, p
         D = Ds[k][r0:r1]
         _bias_gradient_and_delta(D, Fs[k][r0:r1], db_parts[k][part], has_bias[k], rows,
                                  k < L - 1)
+        if dW_parts[k].shape[0] > 0:
+            _gemm_into(dW_parts[k][part], D, _layer_input(k, xb, As)[r0:r1], 0,
+                       Ws[k].shape[0], 1.0, 0.0, ints, constants, flags)
         if k > 0:
             np.dot(D, Ws[k], Ds[k - 1][r0:r1])  # dL/dA_prev = D W
     return value, hits
@@ -491,10 +520,11 @@ def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, p
 
 @_inlined
 def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l2, db_parts,
-                scratch):
+                dW_parts, scratch):
     """Each layer's output units in share ``part`` of ``parts`` (rows ``[u0, u1)`` of W):
-    their weight gradient D[:, u0:u1]^T A_prev over the whole batch and their bias gradient
-    (the parts' column sums added up), then by ``mode``: FOLD_SGD, the product went into W;
+    their weight gradient D[:, u0:u1]^T A_prev over the whole batch (or the sum of the parts'
+    products over their rows, ``dW_parts``, when not empty) and their bias gradient (the
+    parts' column sums added up), then by ``mode``: FOLD_SGD, the product went into W;
     FOLD_MOMENTUM, it went into the momentum buffer ``Ms`` and W <- W - lr buffer follows;
     STEP, the optimizer's rule over these units' weights (every rule is elementwise, given no
     clipping); in all three the biases then take the rule's step (plain SGD or momentum when
@@ -513,13 +543,17 @@ def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l
         if u1 == u0:
             continue
         D, A_prev = Ds[k], _layer_input(k, xb, As)
+        sums = dW_parts[k]
         if mode == FOLD_SGD:
-            _gemm_into(Ws[k], D, A_prev, u0, u1, -lr[0], 1.0, ints, constants, flags)
+            _weight_gradient_into(Ws[k], D, A_prev, sums, u0, u1, -lr[0], 1.0, ints,
+                                  constants, flags)
         elif mode == FOLD_MOMENTUM:  # PyTorch's first step: buffer <- gradient
-            _gemm_into(Ms[k], D, A_prev, u0, u1, 1.0 if t == 1 else 1.0 - dampening,
-                       0.0 if t == 1 else momentum, ints, constants, flags)
+            _weight_gradient_into(Ms[k], D, A_prev, sums, u0, u1,
+                                  1.0 if t == 1 else 1.0 - dampening,
+                                  0.0 if t == 1 else momentum, ints, constants, flags)
         else:
-            _gemm_into(dWs[k], D, A_prev, u0, u1, 1.0, 0.0, ints, constants, flags)
+            _weight_gradient_into(dWs[k], D, A_prev, sums, u0, u1, 1.0, 0.0, ints, constants,
+                                  flags)
         if has_bias[k]:
             db = dbs[k]
             for j in range(u0, u1):
@@ -543,7 +577,7 @@ def _units_pass(part, parts, layers, buffers, mode, optimizer, t, Ms, offsets, l
 
 
 def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, optimizer,
-                 n_weights, offsets, l2f, l2_per_batch, clip, halt, t, Ms, db_parts):
+                 n_weights, offsets, l2f, l2_per_batch, clip, halt, t, Ms, db_parts, dW_parts):
     """Train on ``order[start:stop]`` in batches of exactly ``B`` rows, each step in two
     passes of ``parts`` shares: the batch's rows (_rows_pass), then the layers' output units
     (_units_pass). Compiled twice: ``train_steps`` runs the shares in turn (parts = 1);
@@ -554,7 +588,11 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
     gains ``l2f / n * W`` instead, ``n`` the batch's count (or sum of weights), and the loss its
     term ``0.5 * l2f / n * ||W||^2``. ``halt``: stop at the first non-finite loss. ``Ms``: the
     momentum buffer's block of each layer's weights, shaped as the weights; ``db_parts``: each
-    layer's (parts, n_out) scratch for the shares' bias-gradient sums.
+    layer's (parts, n_out) scratch for the shares' bias-gradient sums; ``dW_parts``: each
+    layer's (parts, n_out, n_in) scratch for the shares' weight-gradient products over their
+    own rows, whose sums then make the weight gradients (each core reads only rows it
+    computed), or (0, n_out, n_in) arrays: each share's units then take the product over the
+    whole batch.
 
     Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, the optimizer's
     step count after the call, index of the first batch whose loss was not finite or -1).
@@ -597,7 +635,7 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
             value_part, hits_part = _rows_pass(
                 data, order, first, B * part // parts, B * (part + 1) // parts,
                 (Ws, bs, dWs, dbs, has_bias, codes, aparams), (As, Fs, Ds, xb, yb, wb, lb),
-                loss, c, db_parts, part)
+                loss, c, db_parts, dW_parts, part, scratch)
             row_values[part] = value_part
             row_hits[part] = hits_part
         value = 0.0
@@ -618,7 +656,7 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
         for part in prange(parts):
             _units_pass(part, parts, (Ws, bs, dWs, dbs, has_bias, codes, aparams),
                         (As, Fs, Ds, xb, yb, wb, lb), mode, optimizer, t, Ms, offsets, l2,
-                        db_parts, scratch)
+                        db_parts, dW_parts, scratch)
         if mode == GRADIENT:
             _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,
                             clip, constants)
