@@ -1,6 +1,7 @@
 """Smoke tests of the benchmarks' pieces: the GEMM bound, matrixprop's contenders, the IDX
-reader, the summaries of train_speed.py and optimizer_overhead.py, and memory.py's model and
-peak attribution, on a few batches (no PyTorch, scikit-learn or JAX needed)."""
+reader, the summaries of train_speed.py and optimizer_overhead.py, products.py's ceilings, and
+memory.py's model and peak attribution, on a few batches (no PyTorch, scikit-learn or JAX
+needed)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import contenders, memory, optimizer_overhead  # noqa: E402
+from benchmarks import contenders, memory, optimizer_overhead, products  # noqa: E402
 from benchmarks.cases import (  # noqa: E402
     CASES,
     OPTIMIZERS,
@@ -77,6 +78,19 @@ def test_gemm_bound_runs_exactly_the_products_of_the_steps(key, monkeypatch):
     assert timing.flops == STEPS * per_step
     assert timing.flops == sum(2 * a[0] * a[1] * b[1] for a, b in calls)
     assert timing.gflops > 0
+
+@pytest.mark.parametrize("key", ["sigmoid30_b10", "predict256_b1024"])
+def test_products_ceilings_add_up_every_product_of_a_step(key):
+    case = CASES[key]
+    rows, steps = products.ceilings(case, cores=2, repeats=1)
+    assert sorted((row["a"], row["b"]) for row in rows) == _expected_products(
+        case.sizes, case.batch, case.train)
+    assert all(row[1] > 0 and row[2] > 0 for row in rows)
+    assert steps["all threads, in turn"] == pytest.approx(case.batch / sum(r[2] for r in rows))
+    assert steps["one thread, every core"] == pytest.approx(
+        2 * case.batch / sum(r[1] for r in rows))
+    table = products.report(case, rows, steps, 2)
+    assert sum(line.startswith("| (") for line in table) == len(rows)
 
 
 @pytest.mark.parametrize("key", TRAIN_CASES)
