@@ -214,35 +214,20 @@ class _Predictor:
             check_finite(X, "X")
 
 
-class _Buffers:
-    """Per-batch-size arrays of the kernel: activations, derivatives, deltas, the gathered
-    batch; and per number of shares, each layer's sums of each share (see share_sums)."""
-
-    def __init__(self, epochs: FastEpochs, rows: int):
-        net, dtype = epochs.net, epochs.net.dtype
-        self.widths, self.dtype = [layer.n_out for layer in net.layers], dtype
-        self.shapes = [layer.W.shape for layer in net.layers]
-        self.arrays = (
-            tuple(np.empty((rows, m), dtype) for m in self.widths),  # A
-            tuple(np.empty((rows, m), dtype) for m in self.widths),  # F
-            tuple(np.empty((rows, m), dtype) for m in self.widths),  # D
-            np.empty((rows, net.n_inputs), dtype),
-            np.empty((rows, net.n_outputs), dtype),
-            np.empty(rows if epochs.weights.size else 0, dtype),
-            np.empty(rows if epochs.labels.size else 0, np.int64),
-        )
-        self._sums: dict[tuple[int, bool], tuple[tuple, tuple]] = {}
-
-    def share_sums(self, parts: int, weights: bool) -> tuple[tuple, tuple]:
-        """Each layer's scratch for its shares' bias-gradient sums, (parts, n_out), and for
-        their weight-gradient products over their own rows, (parts, n_out, n_in) with
-        ``weights``, else empty."""
-        if (parts, weights) not in self._sums:
-            self._sums[parts, weights] = (
-                tuple(np.empty((parts, m), self.dtype) for m in self.widths),
-                tuple(np.empty((parts if weights else 0, *shape), self.dtype)
-                      for shape in self.shapes))
-        return self._sums[parts, weights]
+def _new_batch_arrays(epochs: FastEpochs, rows: int) -> tuple:
+    """The kernel's arrays for batches of ``rows`` rows: activations, derivatives, deltas, the
+    gathered batch (inputs, targets, weights, labels)."""
+    net, dtype = epochs.net, epochs.net.dtype
+    widths = [layer.n_out for layer in net.layers]
+    return (
+        tuple(np.empty((rows, m), dtype) for m in widths),  # A
+        tuple(np.empty((rows, m), dtype) for m in widths),  # F
+        tuple(np.empty((rows, m), dtype) for m in widths),  # D
+        np.empty((rows, net.n_inputs), dtype),
+        np.empty((rows, net.n_outputs), dtype),
+        np.empty(rows if epochs.weights.size else 0, dtype),
+        np.empty(rows if epochs.labels.size else 0, np.int64),
+    )
 
 
 class FastEpochs:
@@ -280,7 +265,8 @@ class FastEpochs:
             np.array([slices[f"layers.{k}.weight"].start for k in range(len(net.layers))]),
             np.array([slices[f"layers.{k}.bias"].start if layer.bias else 0
                       for k, layer in enumerate(net.layers)]))
-        self._buffers: dict[int, _Buffers] = {}
+        self._batches: dict[int, tuple] = {}
+        self._sums: dict[tuple[int, bool], tuple[tuple, tuple]] = {}
         self._empty = empty
 
     def _training_shares(self, rows: int) -> int:
@@ -305,10 +291,22 @@ class FastEpochs:
         return (parts > 1 and rows * net.n_inputs >= ROW_SUMS_MIN_INPUTS_PER_WEIGHT * net.n_weights
                 and parts * net.n_weights * net.params.itemsize <= MAX_SPLIT_BYTES)
 
-    def _buffers_for(self, rows: int) -> _Buffers:
-        if rows not in self._buffers:
-            self._buffers[rows] = _Buffers(self, rows)
-        return self._buffers[rows]
+    def _batch_arrays(self, rows: int) -> tuple:
+        if rows not in self._batches:
+            self._batches[rows] = _new_batch_arrays(self, rows)
+        return self._batches[rows]
+
+    def _share_sums(self, parts: int, weights: bool) -> tuple[tuple, tuple]:
+        """Each layer's scratch for its shares' bias-gradient sums, (parts, n_out), and for
+        their weight-gradient products over their own rows, (parts, n_out, n_in) with
+        ``weights``, else empty; whatever the batch's rows."""
+        if (parts, weights) not in self._sums:
+            layers, dtype = self.net.layers, self.net.dtype
+            self._sums[parts, weights] = (
+                tuple(np.empty((parts, layer.n_out), dtype) for layer in layers),
+                tuple(np.empty((parts if weights else 0, *layer.W.shape), dtype)
+                      for layer in layers))
+        return self._sums[parts, weights]
 
     def _weight_blocks(self, buffer: np.ndarray | None) -> tuple:
         """Views of ``buffer`` (laid out as the parameters) shaped as each layer's weights;
@@ -346,12 +344,11 @@ class FastEpochs:
                              one_thread_each=True) as parts:
                 kernel = (self._kernels.train_steps_split if parts > 1
                           else self._kernels.train_steps)
-                bufs = self._buffers_for(rows)
                 part, part_hits, opt.t, bad = kernel(
-                    parts, self.data, order, start, stop, rows, self.layers, bufs.arrays,
-                    self.loss, optimizer_arrays, net.n_weights, self.offsets, l2, l2_per_batch,
-                    clip, halt, opt.t, momentum_blocks,
-                    *bufs.share_sums(parts, self._row_sums(rows, parts)))
+                    parts, self.data, order, start, stop, rows, self.layers,
+                    self._batch_arrays(rows), self.loss, optimizer_arrays, net.n_weights,
+                    self.offsets, l2, l2_per_batch, clip, halt, opt.t, momentum_blocks,
+                    *self._share_sums(parts, self._row_sums(rows, parts)))
             total += part
             hits += part_hits
             if bad >= 0 and first_bad < 0:
