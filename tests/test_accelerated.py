@@ -37,13 +37,16 @@ OPTIMIZERS = {
 }
 
 
-@pytest.fixture(params=["whole", "split", "split, row sums"])
+@pytest.fixture(params=["whole", "whole, Z = A W^T", "split", "split, row sums"])
 def steps(request, monkeypatch):
-    """Each step in one piece, or each step's rows and units split into three shares run at
-    once by the parallel kernel, whatever the machine's cores (BLAS at one thread meanwhile,
-    as a real split holds it), the weight gradients by the units' products over the whole
-    batch or summed from the shares' products over their rows."""
-    if request.param != "whole":
+    """Each step in one piece (its forward products as Z^T = W A^T, as at small batches, or
+    as Z = A W^T, as at large ones), or each step's rows and units split into three shares
+    run at once by the parallel kernel, whatever the machine's cores (BLAS at one thread
+    meanwhile, as a real split holds it), the weight gradients by the units' products over
+    the whole batch or summed from the shares' products over their rows."""
+    if request.param == "whole, Z = A W^T":
+        monkeypatch.setattr(accelerated, "TRANSPOSED_FORWARD_MAX_ROWS", 0)
+    elif request.param != "whole":
         split_in_three(monkeypatch)
         monkeypatch.setattr(accelerated, "ROW_SUMS_MIN_INPUTS_PER_WEIGHT",
                             0.0 if request.param.endswith("row sums") else math.inf)
@@ -359,6 +362,22 @@ def test_a_real_split_holds_blas_to_one_thread_per_share(monkeypatch):
         assert _blas_threads() == {2}
     assert seen and all(entry == (2, {1}) for entry in seen)
     assert_same(results)
+
+
+def test_whole_steps_of_few_rows_compute_the_transposed_products(monkeypatch):
+    from matrixprop.accelerated import _kernels
+
+    kernel, seen = _kernels.train_steps, []
+
+    def spy(*args):
+        seen.append(args[7][-1][0].shape)  # the first layer's scratch for Z^T
+        return kernel(*args)
+
+    monkeypatch.setattr(_kernels, "train_steps", spy)
+    net = mp.MLP([6, 7, 3], "tanh", "softmax", seed=2)
+    monkeypatch.setattr(accelerated, "TRANSPOSED_FORWARD_MAX_ROWS", 9)
+    mp.fit(net, X, LABELS, batch_size=10, epochs=1, accelerate=True)  # 5 x 10 rows, then 3
+    assert seen == [(7, 0), (7, 3)]
 
 
 def test_split_steps_sum_the_shares_weight_gradients_from_enough_inputs_per_weight(

@@ -487,21 +487,26 @@ def _rates(lr, start, stop):
 def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, dW_parts, part,
                scratch):
     """The batch's rows ``[r0, r1)`` up to the weight gradients, which are the first to need
-    other rows: gather them; forward, Z = A_prev W^T (BLAS) then A = f(Z + b), F = f'(Z + b)
-    in one pass; the loss and D_L = dL/dZ_L (scaled by ``c``); backward, each layer's
+    other rows: gather them; forward, Z = A_prev W^T (BLAS; into ``ZTs[k]`` as Z^T = W A_prev^T
+    when it is not empty) then A = f(Z + b), F = f'(Z + b) in one pass; the loss and
+    D_L = dL/dZ_L (scaled by ``c``); backward, each layer's
     D = (D_next W_next) * F, whose column sums over these rows go to ``db_parts[k][part]``,
     and, when ``dW_parts`` is not empty, D^T A_prev over these rows to ``dW_parts[k][part]``
     (BLAS). Returns (the rows' loss terms summed, weighted; their hits)."""
     Ws, bs, has_bias, codes, aparams = layers[0], layers[1], layers[4], layers[5], layers[6]
-    As, Fs, Ds, xb, yb, wb, lb = buffers
+    As, Fs, Ds, xb, yb, wb, lb, ZTs = buffers
     loss_code, fused, classify = loss[0], loss[1], loss[4]
     L, rows = len(Ws), r1 - r0
     ints, constants, flags = scratch[0][part], scratch[1][part], scratch[2][part]
     _gather(data, order, first, r0, r1, xb, yb, wb, lb)
     for k in range(L):
         Z = As[k][r0:r1]
-        np.dot(_layer_input(k, xb, As)[r0:r1], Ws[k].T, Z)
-        _activate(codes[k], aparams[k], Z, bs[k], Z, Fs[k][r0:r1], rows)
+        if ZTs[k].shape[1] > 0:  # Z^T = W A_prev^T: at small batches BLAS's faster layout
+            np.dot(Ws[k], _layer_input(k, xb, As)[r0:r1].T, ZTs[k])
+            _activate(codes[k], aparams[k], ZTs[k].T, bs[k], Z, Fs[k][r0:r1], rows)
+        else:
+            np.dot(_layer_input(k, xb, As)[r0:r1], Ws[k].T, Z)
+            _activate(codes[k], aparams[k], Z, bs[k], Z, Fs[k][r0:r1], rows)
     A = As[L - 1][r0:r1]
     hits = _hits(A, lb[r0:r1], rows) if classify else 0
     value = _loss_and_delta(loss_code, fused, codes[L - 1], A, Fs[L - 1][r0:r1],
@@ -592,14 +597,16 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
     layer's (parts, n_out, n_in) scratch for the shares' weight-gradient products over their
     own rows, whose sums then make the weight gradients (each core reads only rows it
     computed), or (0, n_out, n_in) arrays: each share's units then take the product over the
-    whole batch.
+    whole batch. The last of ``buffers``, ``ZTs``: each layer's (n_out, B) scratch for Z^T,
+    computed as W A_prev^T, BLAS's faster layout at small batches (one share only), or
+    (n_out, 0) arrays.
 
     Returns (sum of per-batch losses weighted as the epoch's mean needs, hits, the optimizer's
     step count after the call, index of the first batch whose loss was not finite or -1).
     """
     w, n_out = data[3], data[1].shape[1]
     Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
-    As, Fs, Ds, xb, yb, wb, lb = buffers
+    As, Fs, Ds, xb, yb, wb, lb, ZTs = buffers
     opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
     elementwise, reduction = loss[2], loss[3]
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
@@ -634,7 +641,7 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
         for part in prange(parts):  # numba's parallel loops take flat tuples only: repacked
             value_part, hits_part = _rows_pass(
                 data, order, first, B * part // parts, B * (part + 1) // parts,
-                (Ws, bs, dWs, dbs, has_bias, codes, aparams), (As, Fs, Ds, xb, yb, wb, lb),
+                (Ws, bs, dWs, dbs, has_bias, codes, aparams), (As, Fs, Ds, xb, yb, wb, lb, ZTs),
                 loss, c, db_parts, dW_parts, part, scratch)
             row_values[part] = value_part
             row_hits[part] = hits_part
@@ -655,7 +662,7 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
         t += 1
         for part in prange(parts):
             _units_pass(part, parts, (Ws, bs, dWs, dbs, has_bias, codes, aparams),
-                        (As, Fs, Ds, xb, yb, wb, lb), mode, optimizer, t, Ms, offsets, l2,
+                        (As, Fs, Ds, xb, yb, wb, lb, ZTs), mode, optimizer, t, Ms, offsets, l2,
                         db_parts, dW_parts, scratch)
         if mode == GRADIENT:
             _optimizer_step(opt_code, hyper, lr, params, grads, s1, s2, s3, t, n_weights, l2,
