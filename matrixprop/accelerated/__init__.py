@@ -219,9 +219,10 @@ class _Predictor:
             check_finite(X, "X")
 
 
-def _new_batch_arrays(epochs: FastEpochs, rows: int) -> tuple:
+def _new_batch_arrays(epochs: FastEpochs, rows: int, transposed: bool) -> tuple:
     """The kernel's arrays for batches of ``rows`` rows: activations, derivatives, deltas, the
-    gathered batch (inputs, targets, weights, labels)."""
+    gathered batch (inputs, targets, weights, labels), and each layer's scratch for Z^T,
+    (n_out, rows) when ``transposed``, else (n_out, 0)."""
     net, dtype = epochs.net, epochs.net.dtype
     widths = [layer.n_out for layer in net.layers]
     return (
@@ -232,6 +233,7 @@ def _new_batch_arrays(epochs: FastEpochs, rows: int) -> tuple:
         np.empty((rows, net.n_outputs), dtype),
         np.empty(rows if epochs.weights.size else 0, dtype),
         np.empty(rows if epochs.labels.size else 0, np.int64),
+        tuple(np.empty((m, rows if transposed else 0), dtype) for m in widths),  # Z^T
     )
 
 
@@ -297,14 +299,12 @@ class FastEpochs:
                 and parts * net.n_weights * net.params.itemsize <= MAX_SPLIT_BYTES)
 
     def _batch_arrays(self, rows: int, parts: int) -> tuple:
-        """The kernel's arrays for batches of ``rows`` rows in ``parts`` shares, ending with
-        each layer's scratch for Z^T: (n_out, rows) in a whole step of at most
-        :data:`TRANSPOSED_FORWARD_MAX_ROWS` rows, else (n_out, 0)."""
+        """The kernel's arrays for batches of ``rows`` rows in ``parts`` shares (see
+        _new_batch_arrays); Z^T is computed in a whole step of at most
+        :data:`TRANSPOSED_FORWARD_MAX_ROWS` rows."""
         transposed = parts == 1 and rows <= TRANSPOSED_FORWARD_MAX_ROWS
         if (rows, transposed) not in self._batches:
-            self._batches[rows, transposed] = (*_new_batch_arrays(self, rows), tuple(
-                np.empty((layer.n_out, rows if transposed else 0), self.net.dtype)
-                for layer in self.net.layers))
+            self._batches[rows, transposed] = _new_batch_arrays(self, rows, transposed)
         return self._batches[rows, transposed]
 
     def _share_sums(self, parts: int, weights: bool) -> tuple[tuple, tuple]:

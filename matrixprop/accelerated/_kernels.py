@@ -290,12 +290,8 @@ def _weight_gradient_into(C, D, A, sums, u0, u1, alpha, beta, ints, scalars, fla
     n_in = C.shape[1]
     for u in range(u0, u1):
         row, first = C[u], sums[0, u]
-        if beta == 0.0:  # C's old values are not read (they may be anything, as for BLAS)
-            for j in range(n_in):
-                row[j] = alpha * first[j]
-        else:
-            for j in range(n_in):
-                row[j] = beta * row[j] + alpha * first[j]
+        for j in range(n_in):  # with beta = 0, C's old values are not read (as for BLAS)
+            row[j] = (beta * row[j] if beta != 0.0 else 0.0) + alpha * first[j]
         for p in range(1, sums.shape[0]):
             share = sums[p, u]
             for j in range(n_in):
