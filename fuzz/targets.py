@@ -68,7 +68,7 @@ def seeds(name: str) -> list[bytes]:
         return found
     net = mp.MLP([3, 4, 2], "tanh", "softmax", seed=0, dtype="float64")
     if name == "model":
-        net.save(folder / "m.safetensors", metadata={"loss": {"name": "cross_entropy"}})
+        mp.save(net, folder / "m.safetensors", metadata={"loss": {"name": "cross_entropy"}})
         return [(folder / "m.safetensors").read_bytes()]
     optimizer = mp.optimizers.Adam()
     optimizer.setup(net)

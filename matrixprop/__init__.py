@@ -6,6 +6,7 @@
 """
 
 from . import activations, callbacks, distributed, initializers, losses, optimizers, schedules
+from ._version import __version__
 from .callbacks import Callback, EarlyStopping, ProgressBar
 from .explain import explain
 from .gradcheck import GradcheckResult, gradcheck
@@ -15,9 +16,8 @@ from .layers import Dense
 from .network import MLP, Network
 from .training import History, fit
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "MLP",
     "Callback",
     "Dense",

@@ -32,8 +32,7 @@ def layer_values(net: Network, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
     """
     values, A = [], X
     for layer in net.layers:
-        ws = LayerWorkspace(layer, X.shape[0], net.dtype)
-        ws.A = np.empty_like(ws.Z)  # keep Z: from-output activations would overwrite it
+        ws = LayerWorkspace(layer, X.shape[0], net.dtype, keep_z=True)
         A = layer.forward(A, ws)
         values.append((ws.Z, A))
     return values

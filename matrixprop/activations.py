@@ -12,9 +12,14 @@ Every activation offers two ways to be called:
 The engine form runs under ``np.errstate(over="ignore")`` (set once per pass by the network
 and by ``__call__``): an overflow to infinity inside sigmoid's ``exp(-z)`` gives the right limit.
 
+Each activation also states its rule for one number, ``scalar(z, p) -> (f(z), f'(z))`` with
+``p`` its parameter (:attr:`Activation.parameter`), written with :mod:`math` alone: the compiled
+engine fuses it into its loops, so an activation is this one class and nothing else. Softmax,
+whose value needs the whole row, has none; the compiled engine knows it by name.
+
 Activations whose derivative is a function of their output (``from_output = True``: identity,
 sigmoid, tanh, relu, softplus, softmax) are computed in place over ``Z``, so the layer keeps one
-buffer instead of two (GUIDE: store what the backward pass needs, no more).
+buffer instead of two: the backward pass stores what it needs, no more.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "ELU",
     "Softplus",
     "GELU",
+    "SiLU",
     "Softmax",
     "get",
     "names",
@@ -48,6 +54,12 @@ class Activation:
     from_output: bool = False  # f'(z) can be computed from a = f(z) alone
     needs_scratch: bool = False  # backward needs one more buffer of Z's shape
     output_only: bool = False  # may only be used in the output layer
+    scalar = None  # (z, p) -> (f(z), f'(z)) for one number, in subclasses: the compiled form
+
+    @property
+    def parameter(self) -> float:
+        """The number ``p`` that :attr:`scalar` receives: the activation's one parameter."""
+        return 0.0
 
     def forward(self, Z: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Write ``f(Z)`` into ``out`` (which may be ``Z`` itself) and return it."""
@@ -88,11 +100,23 @@ class Activation:
         return hash(tuple(sorted(self.config().items())))
 
 
+def _logistic(Z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = 1 / (1 + exp(-Z))``, in place when ``out`` is ``Z``."""
+    np.negative(Z, out=out)
+    np.exp(out, out=out)  # may overflow to inf: 1 / (1 + inf) = 0 is the right limit
+    out += 1.0
+    return np.reciprocal(out, out=out)
+
+
 class Identity(Activation):
     """``f(z) = z``; ``f'(z) = 1``."""
 
     name = "identity"
     from_output = True
+
+    @staticmethod
+    def scalar(z, p):
+        return z, 1.0
 
     def forward(self, Z, out):
         if out is not Z:
@@ -109,11 +133,13 @@ class Sigmoid(Activation):
     name = "sigmoid"
     from_output = True
 
+    @staticmethod
+    def scalar(z, p):
+        a = 0.0 if z <= -700.0 else 1.0 / (1.0 + math.exp(-z))  # exp(700) is near overflow
+        return a, a * (1.0 - a)  # a NaN z stays NaN, as in the NumPy form
+
     def forward(self, Z, out):
-        np.negative(Z, out=out)
-        np.exp(out, out=out)  # may overflow to inf: 1 / (1 + inf) = 0 is the right limit
-        out += 1.0
-        return np.reciprocal(out, out=out)
+        return _logistic(Z, out)
 
     def backward(self, G, Z, A, scratch=None):
         G *= A  # G * a
@@ -127,6 +153,11 @@ class Tanh(Activation):
 
     name = "tanh"
     from_output = True
+
+    @staticmethod
+    def scalar(z, p):
+        a = math.tanh(z)
+        return a, 1.0 - a * a
 
     def forward(self, Z, out):
         return np.tanh(Z, out=out)
@@ -143,6 +174,10 @@ class ReLU(Activation):
 
     name = "relu"
     from_output = True
+
+    @staticmethod
+    def scalar(z, p):
+        return (0.0, 0.0) if z <= 0.0 else (z, 1.0)  # NaN stays NaN, as np.maximum keeps it
 
     def forward(self, Z, out):
         return np.maximum(Z, 0.0, out=out)
@@ -163,6 +198,14 @@ class LeakyReLU(Activation):
         if not math.isfinite(negative_slope):
             raise ValueError(f"leaky_relu: negative_slope must be finite, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
+
+    @property
+    def parameter(self):
+        return self.negative_slope
+
+    @staticmethod
+    def scalar(z, p):
+        return (z, 1.0) if z > 0.0 else (p * z, p)
 
     def forward(self, Z, out):
         np.multiply(Z, self.negative_slope, out=out)
@@ -192,6 +235,17 @@ class ELU(Activation):
         if not (math.isfinite(alpha) and alpha > 0):
             raise ValueError(f"elu: alpha must be a positive number, got {alpha!r}")
         self.alpha = float(alpha)
+
+    @property
+    def parameter(self):
+        return self.alpha
+
+    @staticmethod
+    def scalar(z, p):
+        if z > 0.0:
+            return z, 1.0
+        a = p * math.expm1(z)
+        return a, a + p
 
     def forward(self, Z, out):
         np.minimum(Z, 0.0, out=out)
@@ -225,6 +279,11 @@ class Softplus(Activation):
     name = "softplus"
     from_output = True
 
+    @staticmethod
+    def scalar(z, p):
+        a = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+        return a, -math.expm1(-a)
+
     def forward(self, Z, out):
         return np.logaddexp(Z, 0.0, out=out)
 
@@ -247,6 +306,13 @@ class GELU(Activation):
     needs_scratch = True
     _c = math.sqrt(2.0 / math.pi)
     _k = 0.044715
+
+    @staticmethod
+    def scalar(z, p):
+        c, k = 0.7978845608028654, 0.044715  # sqrt(2 / pi), and the cubic's coefficient
+        t = math.tanh(c * z * (1.0 + k * z * z))
+        slope = c * z * (1.0 - t) * (1.0 + 3.0 * k * z * z)
+        return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) * (1.0 + slope)
 
     def _tanh_inner(self, Z, out):
         np.multiply(Z, Z, out=out)
@@ -277,6 +343,33 @@ class GELU(Activation):
         t *= 0.5  # (1 + t) / 2
         G *= t
         G *= scratch
+        return G
+
+
+class SiLU(Activation):
+    """The sigmoid linear unit (swish), as ``torch.nn.SiLU``: ``f(z) = z sigmoid(z)``;
+    ``f'(z) = s (1 + z (1 - s))`` with ``s = sigmoid(z)``."""
+
+    name = "silu"
+    needs_scratch = True
+
+    @staticmethod
+    def scalar(z, p):
+        s = 0.0 if z <= -700.0 else 1.0 / (1.0 + math.exp(-z))
+        return z * s, s * (1.0 + z * (1.0 - s))
+
+    def forward(self, Z, out):
+        _logistic(Z, out)  # s
+        out *= Z  # z s
+        return out
+
+    def backward(self, G, Z, A, scratch=None):
+        _logistic(Z, scratch)  # s
+        np.subtract(1.0, scratch, out=A)
+        A *= Z
+        A += 1.0  # 1 + z (1 - s)
+        G *= scratch
+        G *= A
         return G
 
 
@@ -331,7 +424,7 @@ class Softmax(Activation):
 
 _REGISTRY: dict[str, type[Activation]] = {
     cls.name: cls
-    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, GELU, Softmax)
+    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, GELU, SiLU, Softmax)
 }
 _ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 
@@ -339,6 +432,11 @@ _ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 def names() -> list[str]:
     """The names :func:`get` accepts."""
     return sorted(_REGISTRY)
+
+
+def classes() -> list[type[Activation]]:
+    """Every activation class :func:`get` knows, in the order they were registered."""
+    return list(_REGISTRY.values())
 
 
 def get(spec: str | dict | Activation | None, **params) -> Activation:

@@ -49,8 +49,8 @@ __all__ = [
     "blas_threads_per_rank",
     "cores_per_rank",
     "cpu_set",
-    "data_parallel_trainer",
     "get_communicator",
+    "Shards",
 ]
 
 # Variables by which MPI launchers tell each process how many ranks the job has: MPICH's and
@@ -205,11 +205,63 @@ def abort_on_failure(function: Callable) -> Callable:
     return run
 
 
-def data_parallel_trainer(comm: Communicator) -> Callable:
-    """The constructor of the training loop of one rank of ``comm`` (``Trainer``'s arguments)."""
-    from ._data_parallel import DataParallelTrainer  # it imports matrixprop.training
+class Shards:
+    """One rank's part of every batch in data-parallel training over ``comm``.
 
-    return functools.partial(DataParallelTrainer, comm)
+    Every rank holds the whole training set and the same weights, and draws the same global
+    batch order from the shared seed. Of each global batch of ``B`` rows, rank ``r`` of ``P``
+    takes the contiguous rows ``[r B // P, (r + 1) B // P)`` (none when ``B < P`` leaves it
+    without a row). Its loss is normalized by the GLOBAL batch's count (its size, or its sum of
+    sample weights), so the rank's gradient is its exact share of the global batch's gradient,
+    and their sum over the ranks, one all-reduce, is that gradient. L2, gradient hooks,
+    clipping and the optimizer step then act on the same numbers everywhere. The batch loss and
+    hit count are summed the same way (a second, two-number all-reduce), so the epoch metrics
+    are those of the whole training set on every rank. With dropout each rank draws its masks
+    from its own stream, so results match a single process in distribution, not bit for bit.
+    """
+
+    def __init__(self, comm: Communicator):
+        self.comm = comm
+        self._metrics = np.zeros(2)
+
+    def agree(self, net, seed: int, n: int, batch_size: int) -> int:
+        """Broadcast rank 0's weights, check that every rank trains on as many samples in
+        batches as large, and return rank 0's shuffling seed."""
+        comm = self.comm
+        comm.broadcast(net.params)
+        seed0, n0, batch0 = comm.broadcast_object((seed, n, batch_size))
+        if (n0, batch0) != (n, batch_size):
+            raise ValueError(
+                f"rank {comm.rank} has {n} training samples in batches of {batch_size}, rank 0 "
+                f"has {n0} in batches of {batch0}: every rank must pass the same training set "
+                "and batch_size")
+        return seed0
+
+    def dropout_rng(self, net) -> np.random.Generator:
+        """An independent stream of dropout masks on every rank."""
+        return np.random.default_rng([self.comm.rank, int(net.rng.integers(2**63))])
+
+    def rows(self, n: int) -> slice:
+        """This rank's contiguous part of ``n`` rows."""
+        rank, size = self.comm.rank, self.comm.size
+        return slice(rank * n // size, (rank + 1) * n // size)
+
+    def part(self, rows):
+        """This rank's rows of the global batch ``rows`` (a slice or an index array)."""
+        if isinstance(rows, slice):
+            mine = self.rows(rows.stop - rows.start)
+            return slice(rows.start + mine.start, rows.start + mine.stop)
+        return rows[self.rows(rows.shape[0])]
+
+    def allreduce(self, grads: np.ndarray) -> None:
+        """Sum the ranks' gradients, in place."""
+        self.comm.allreduce(grads)
+
+    def reduce_metrics(self, value: float, hits: int) -> tuple[float, int]:
+        """The sums over the ranks of a batch's loss shares and hit counts."""
+        self._metrics[:] = value, hits
+        self.comm.allreduce(self._metrics)
+        return float(self._metrics[0]), int(self._metrics[1])
 
 
 def blas_threads_per_rank(comm: MPICommunicator) -> int | None:

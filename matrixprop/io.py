@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_finite
+from ._version import __version__
 from .network import Network
 
 __all__ = ["FORMAT_VERSION", "METADATA_KEY", "OPTIMIZER_PREFIX", "save", "load", "read_model",
@@ -74,8 +75,6 @@ def save(net: Network, path: str | os.PathLike[str], metadata: Mapping | None = 
 
 def model_document(net: Network, metadata: Mapping | None = None) -> dict:
     """The metadata document of a model file: versions, architecture, then ``metadata``."""
-    from . import __version__
-
     extra = dict(metadata or {})
     clash = [key for key in _RESERVED if key in extra]
     if clash:

@@ -29,11 +29,15 @@ __all__ = ["Dense"]
 class LayerWorkspace:
     """Reused buffers of one layer for one batch size (allocated once, then written with out=)."""
 
-    def __init__(self, layer: Dense, batch_size: int, dtype):
+    def __init__(self, layer: Dense, batch_size: int, dtype, *, keep_z: bool = False):
         shape = (batch_size, layer.n_out)
         self.Z = np.empty(shape, dtype)  # pre-activation
-        self.A = self.Z if layer.activation.from_output else np.empty(shape, dtype)
-        self.scratch = np.empty(shape, dtype) if layer.activation.needs_scratch else None
+        # an activation computed from its output overwrites Z, unless Z is kept (the output
+        # layer's logits, from which losses take their exact value)
+        shared = layer.activation.from_output and not keep_z
+        self.A = self.Z if shared else np.empty(shape, dtype)
+        needs_scratch = layer.activation.needs_scratch or keep_z  # keep_z: the loss's scratch
+        self.scratch = np.empty(shape, dtype) if needs_scratch else None
         self.G = np.empty(shape, dtype)  # dL/dA, then in place dL/dZ
         self.out = self.A  # what the next layer reads: A, or A after dropout (set by forward)
         if layer.dropout:

@@ -131,6 +131,10 @@ class Network:
         """Name -> the slice of ``params`` (and ``grads``) that holds that parameter."""
         return {name: where for name, (where, _) in self._slices.items()}
 
+    def parameter_layout(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
+        """Name -> (the slice of ``params`` that holds the parameter, its shape)."""
+        return dict(self._slices)
+
     # -- parameters ------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """``layers.{i}.weight`` and ``layers.{i}.bias`` in layer order, as views of the live
@@ -186,28 +190,37 @@ class Network:
         return Network(layers, seed=config.get("seed"), dtype=config.get("dtype", "float32"))
 
     # -- workspaces ------------------------------------------------------------------------
-    def _workspace(self, batch_size: int) -> list[LayerWorkspace]:
+    def workspace(self, batch_size: int) -> list[LayerWorkspace]:
+        """Each layer's buffers for batches of ``batch_size`` rows, allocated on first use and
+        reused (the output layer keeps its logits apart, for the loss)."""
         ws = self._workspaces.get(batch_size)
         if ws is None:
-            ws = [LayerWorkspace(layer, batch_size, self.dtype) for layer in self.layers]
+            last = len(self.layers) - 1
+            ws = [LayerWorkspace(layer, batch_size, self.dtype, keep_z=k == last)
+                  for k, layer in enumerate(self.layers)]
             self._workspaces[batch_size] = ws
             while len(self._workspaces) > _WORKSPACES_KEPT:
                 self._workspaces.popitem(last=False)
         return ws
 
     # -- the chain-rule loop ---------------------------------------------------------------
-    def _forward(self, X: np.ndarray, ws: list[LayerWorkspace], rng=None) -> np.ndarray:
-        """Forward pass of a validated batch; ``rng`` (training) turns dropout on."""
+    def forward(self, X: np.ndarray, ws: list[LayerWorkspace], rng=None) -> np.ndarray:
+        """Forward pass of a validated batch into the workspace ``ws`` (:meth:`workspace`);
+        returns the output layer's activations. ``rng`` (training) turns dropout on."""
         A = X
         for layer, lw in zip(self.layers, ws, strict=True):
             A = lw.out = layer.forward(A, lw, rng)
         return A
 
-    def _backward(self, X, Y, loss, ws, sample_weight=None, dropped=False) -> float:
-        """Backward pass after :meth:`_forward`: fills ``self.grads``, returns the loss."""
+    def backward(self, X, Y, loss, ws, sample_weight=None, dropped=False, count=None) -> float:
+        """Backward pass after :meth:`forward`: fills ``self.grads``, returns the loss.
+
+        ``count``: the samples the loss's reduction divides by (default the batch's; in
+        data-parallel training, the global batch's, of which ``X`` is a shard).
+        """
         last, lw = self.layers[-1], ws[-1]
         value, _ = loss.value_and_delta(
-            lw.A, Y, lw.Z, last.activation, lw.G, sample_weight, lw.scratch
+            lw.A, Y, lw.Z, last.activation, lw.G, sample_weight, lw.scratch, count
         )  # D_L
         for k in range(len(self.layers) - 1, 0, -1):
             self.layers[k].backward(ws[k - 1].out, ws[k], ws[k - 1].G)  # dW_k, db_k, dL/dA_{k-1}
@@ -238,8 +251,8 @@ class Network:
         with np.errstate(over="ignore"):
             for start in range(0, X.shape[0], chunk):
                 rows = X[start:start + chunk]
-                out[start:start + rows.shape[0]] = self._forward(rows,
-                                                                 self._workspace(rows.shape[0]))
+                out[start:start + rows.shape[0]] = self.forward(rows,
+                                                                self.workspace(rows.shape[0]))
         return out
 
     def _prepare(self, X, Y, loss, sample_weight):
@@ -250,10 +263,28 @@ class Network:
         w = check.sample_weights(sample_weight, X.shape[0], self.dtype)
         return X, Y, loss, w
 
-    def loss(self, X, Y, loss=None, sample_weight=None) -> float:
-        """The loss of the network's predictions on ``X`` against ``Y`` (no dropout)."""
+    def loss(self, X, Y, loss=None, sample_weight=None, *, count: float | None = None,
+             outputs: np.ndarray | None = None) -> float:
+        """The loss of the network's predictions on ``X`` against ``Y`` (no dropout), from the
+        output layer's logits (exact also for saturated outputs, as PyTorch's losses on
+        logits). ``count``: the samples the reduction divides by (default those of ``X``: a
+        shard of a larger set passes the set's); ``outputs``: an array of shape
+        (n, n_outputs) that receives the predictions.
+        """
         X, Y, loss, w = self._prepare(X, Y, loss, sample_weight)
-        return loss(self.predict(X), Y, w)
+        total = 0.0
+        with np.errstate(over="ignore"):
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                stop = min(start + _PREDICT_CHUNK, X.shape[0])
+                ws = self.workspace(stop - start)
+                A = self.forward(X[start:stop], ws)
+                if outputs is not None:
+                    outputs[start:stop] = A
+                total += loss.terms_sum(A, Y[start:stop], ws[-1].G,
+                                        None if w is None else w[start:stop],
+                                        ws[-1].Z, ws[-1].scratch)
+        n = loss.count(X.shape[0], w) if count is None else count
+        return loss.scale(n, self.n_outputs) * total
 
     def loss_and_gradients(
         self, X, Y, loss=None, sample_weight=None, *, training: bool = True
@@ -264,31 +295,13 @@ class Network:
         fresh arrays (the next call does not overwrite them). ``training`` turns dropout on.
         """
         X, Y, loss, w = self._prepare(X, Y, loss, sample_weight)
-        ws = self._workspace(X.shape[0])
+        ws = self.workspace(X.shape[0])
         rng = self.rng if training else None
         with np.errstate(over="ignore"):
-            self._forward(X, ws, rng)
-            value = self._backward(X, Y, loss, ws, w, dropped=rng is not None)
+            self.forward(X, ws, rng)
+            value = self.backward(X, Y, loss, ws, w, dropped=rng is not None)
         grads = OrderedDict((name, self._view(name)[1].copy()) for name in self._slices)
         return value, grads
-
-    def save(self, path, metadata=None):
-        """Write the network to a safetensors model file: see :func:`matrixprop.save`."""
-        from .io import save
-
-        return save(self, path, metadata)
-
-    def to_onnx(self, path):
-        """Write the network as an ONNX model: see :func:`matrixprop.onnx.export`."""
-        from .onnx import export
-
-        return export(self, path)
-
-    def fit(self, X, Y, **kwargs):
-        """Train the network: see :func:`matrixprop.fit`."""
-        from .training import fit
-
-        return fit(self, X, Y, **kwargs)
 
     # -- description -----------------------------------------------------------------------
     def summary(self) -> str:

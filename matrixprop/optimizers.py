@@ -14,6 +14,11 @@ Adaptive optimizers (Adagrad, RMSprop, Adam, AdamW) are per-weight learning rate
 the gradients' history: each weight's step is scaled by the inverse root of its own running
 squared gradient.
 
+Each rule declares its compiled form beside it: ``compiled_rule``, the name of the compiled
+engine's twin of ``_direction``, and :meth:`Optimizer.compiled_hyper`, the hyper-parameters that
+twin reads, by name. A subclass that changes the rule without declaring a twin of its own runs
+on the NumPy engine (:meth:`Optimizer.compiled_form`).
+
 Optimizers are created without parameters (``SGD(lr=0.1)``) and attach to a network on their
 first step, or explicitly with :meth:`Optimizer.setup`. ``step`` may overwrite the gradient
 buffer (weight decay is added to it in place).
@@ -38,6 +43,7 @@ class Optimizer:
     name = ""
     _state_names: tuple[str, ...] = ()
     decoupled_weight_decay = False
+    compiled_rule: str | None = None  # the compiled engine's twin of this class's _direction
 
     def __init__(self, lr=0.01, weight_decay: float = 0.0):
         self.lr = _check_lr(lr)
@@ -116,6 +122,24 @@ class Optimizer:
         """The update direction for gradient ``g``; may use ``s`` as scratch and return it."""
         return g
 
+    # -- the compiled form -----------------------------------------------------------------
+    @classmethod
+    def compiled_form(cls) -> str | None:
+        """The compiled twin of this class's update rule: the ``compiled_rule`` declared by
+        the class that defines its ``_direction``; None when a subclass redefines ``step``,
+        or ``_direction`` without declaring a twin of its own."""
+        for klass in cls.__mro__:
+            if "step" in vars(klass) and klass is not Optimizer:
+                return None
+            if "_direction" in vars(klass):
+                return vars(klass).get("compiled_rule")
+        return None
+
+    def compiled_hyper(self) -> dict[str, float]:
+        """The hyper-parameters the compiled rule reads, by name, as numbers."""
+        return {"weight_decay": self.weight_decay,
+                "decoupled": float(self.decoupled_weight_decay)}
+
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         """The optimizer's step count and state buffers (copies), for checkpoints."""
@@ -157,6 +181,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    compiled_rule = "sgd"
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr, weight_decay)
@@ -190,12 +215,17 @@ class SGD(Optimizer):
         return {"momentum": self.momentum, "dampening": self.dampening,
                 "weight_decay": self.weight_decay, "nesterov": self.nesterov}
 
+    def compiled_hyper(self):
+        return {**super().compiled_hyper(), "momentum": self.momentum,
+                "dampening": self.dampening, "nesterov": float(self.nesterov)}
+
 
 class Adagrad(Optimizer):
     """Adagrad, as ``torch.optim.Adagrad``: ``sum <- sum + g^2``, direction
     ``g / (sqrt(sum) + eps) / (1 + (t - 1) lr_decay)``."""
 
     name = "adagrad"
+    compiled_rule = "adagrad"
     _state_names = ("sum",)
 
     def __init__(self, lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
@@ -224,6 +254,9 @@ class Adagrad(Optimizer):
         return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
                 "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
 
+    def compiled_hyper(self):
+        return {**super().compiled_hyper(), "eps": self.eps, "lr_decay": self.lr_decay}
+
 
 class RMSprop(Optimizer):
     """RMSprop, as ``torch.optim.RMSprop``: ``v <- alpha v + (1 - alpha) g^2``, direction
@@ -231,6 +264,7 @@ class RMSprop(Optimizer):
     direction is accumulated in a buffer)."""
 
     name = "rmsprop"
+    compiled_rule = "rmsprop"
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
@@ -271,6 +305,10 @@ class RMSprop(Optimizer):
         return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
                 "momentum": self.momentum, "centered": self.centered}
 
+    def compiled_hyper(self):
+        return {**super().compiled_hyper(), "alpha": self.alpha, "eps": self.eps,
+                "momentum": self.momentum, "centered": float(self.centered)}
+
 
 class Adam(Optimizer):
     """Adam, as ``torch.optim.Adam``: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
@@ -278,6 +316,7 @@ class Adam(Optimizer):
     the gradient (use :class:`AdamW` for decoupled decay)."""
 
     name = "adam"
+    compiled_rule = "adam"
     _state_names = ("exp_avg", "exp_avg_sq")
     # True: eps is added to sqrt(v) before the bias correction (scikit-learn's form), which is
     # eps / sqrt(1 - b2^t) added after it
@@ -310,6 +349,11 @@ class Adam(Optimizer):
 
     def _hyper(self):
         return {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+
+    def compiled_hyper(self):
+        return {**super().compiled_hyper(), "beta1": self.betas[0], "beta2": self.betas[1],
+                "eps": self.eps,
+                "eps_before_bias_correction": float(self.eps_before_bias_correction)}
 
 
 class AdamW(Adam):
@@ -391,7 +435,7 @@ def _resolve_lr(lr, net):
         if unknown or missing:
             raise ValueError(f"lr mapping: unknown names {unknown}, missing names {missing} "
                              "(add a 'default' entry for the rest)")
-        for name, (where, shape) in net._slices.items():
+        for name, (where, shape) in net.parameter_layout().items():
             rate = lr.get(name, lr.get("default"))
             try:
                 flat[where] = np.broadcast_to(rate, shape).reshape(-1)

@@ -1,11 +1,15 @@
-"""Training: mini-batches, epochs, validation, callbacks and the history of a run.
+"""Training: the one loop over epochs, with validation, callbacks and the history of a run.
 
 ``batch_size=1`` is stochastic gradient descent, ``batch_size=None`` (or the data size) batch
 gradient descent, anything between mini-batch gradient descent.
 
-Each step runs forward, backward, then :meth:`Trainer.finish_gradient` -- the ONE place where a
-batch's gradient is complete, where L2 regularization, gradient hooks (all-reduce, diagnostics)
-and clipping act -- and then the optimizer's update.
+A :class:`Trainer` validates a training's data and settings, describes it for the engines
+(:class:`matrixprop.engines.Run`) and asks one of them to run its epochs; :func:`train` is the
+loop around it (schedules, callbacks, validation, the history). :func:`fit`, the scikit-learn
+estimators, the playground and data-parallel training all run through these two. Each step runs
+forward, backward, then :meth:`matrixprop.engines.Run.finish_gradient` -- the ONE place where a
+batch's gradient is complete, where the data-parallel all-reduce, L2 regularization, gradient
+hooks and clipping act -- and then the optimizer's update.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import numpy as np
 
 from . import _validation as check
 from . import distributed as distributed_module
+from . import engines
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from . import schedules as schedules_module
 from .callbacks import Callback, EarlyStopping, TrainingState
 from .network import Network, default_loss
 
-__all__ = ["fit", "History", "Trainer"]
+__all__ = ["fit", "train", "History", "Trainer"]
 
 
 class History:
@@ -36,10 +41,13 @@ class History:
     data), ``lr``, ``epoch_seconds``, ``samples_per_second``.
     """
 
-    def __init__(self):
+    def __init__(self, engine: str | None = None, engine_reason: str | None = None):
         self.history: dict[str, list[float]] = {}
         self.epochs: list[int] = []
         self.best_epoch: int | None = None
+        self.engine = engine  # "numpy" or "compiled": the engine that ran the epochs
+        self.engine_reason = engine_reason  # why not the compiled one, when it did not run
+        self.stopped = False  # whether a callback asked the training to stop
 
     def append(self, epoch: int, logs: dict) -> None:
         """Record one epoch's metrics; a metric missing in some epochs is NaN there, so every
@@ -74,10 +82,20 @@ class History:
 
 
 class Trainer:
-    """The state and the inner loop of one :func:`fit` call (see there for the arguments)."""
+    """One training's validated data and settings, its described run and the engine that runs
+    it (see :func:`fit` for the arguments).
 
-    def __init__(self, net: Network, X, Y, *, loss, optimizer, batch_size, shuffle, seed,
-                 l2, sample_weight, gradient_hooks, clip_grad_norm, accelerate=False):
+    ``l2_per_batch``: scikit-learn's L2, ``l2 / count`` per batch with its term in the loss,
+    instead of the book's ``l2 / n``. ``order``: the sample order of each epoch, a callable of
+    the epoch number (default: drawn from ``seed`` and the epoch, or none without ``shuffle``).
+    ``comm``: a communicator of several ranks makes the training data-parallel. ``halt``:
+    whether an epoch stops at its first non-finite loss (it then raises FloatingPointError).
+    """
+
+    def __init__(self, net: Network, X, Y, *, loss=None, optimizer=None, batch_size=32,
+                 shuffle=True, seed=None, l2=0.0, l2_per_batch=False, sample_weight=None,
+                 gradient_hooks=None, clip_grad_norm=None, accelerate=False, order=None,
+                 comm: distributed_module.Communicator | None = None, halt=True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a matrixprop Network, got {type(net).__name__}")
         self.net = net
@@ -93,147 +111,146 @@ class Trainer:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.seed = np.random.SeedSequence().entropy if seed is None else seed
+        self.order = order
         self.optimizer = optimizers_module.get(optimizer if optimizer is not None else "adam")
         self.optimizer.setup(net)
-        self.l2 = check.non_negative(l2, "l2")
-        self.clip = None if clip_grad_norm is None else check.non_negative(
+        l2 = check.non_negative(l2, "l2")
+        clip = None if clip_grad_norm is None else check.non_negative(
             clip_grad_norm, "clip_grad_norm")
-        self.hooks = list(gradient_hooks or ())
         self.classify = is_classifier(net)
         self.labels = class_labels(self.Y) if self.classify else None
-        self._scratch = np.empty(net.n_weights, dtype=net.dtype) if self.l2 else None
-        self._buffers: dict[int, dict] = {}
-        self.dropout_rng = net.rng if any(layer.dropout for layer in net.layers) else None
-        self.fast = self._compiled_epochs(accelerate)
-
-    def _compiled_epochs(self, accelerate):
-        """The compiled epoch runner when ``accelerate`` asks for it and it can run, else None."""
-        from . import accelerated
-
-        obstacle = None
-        if type(self).train_step is not Trainer.train_step:
-            obstacle = "the training step is customized (data-parallel training)"
-        elif self.hooks:
-            obstacle = "gradient hooks are Python callables"
-        return accelerated.compiled_epochs(accelerate, self.net, self.loss, self.optimizer,
-                                           self.X, self.Y, sample_weight=self.w,
-                                           labels=self.labels, obstacle=obstacle)
+        self.comm = comm if comm is not None else distributed_module.Communicator()
+        shards = None
+        if self.comm.size > 1:
+            shards = distributed_module.Shards(self.comm)
+            self.seed = shards.agree(net, self.seed, self.n, self.batch_size)
+        dropout = any(layer.dropout for layer in net.layers)
+        self.run = engines.Run(
+            net, self.loss, self.optimizer, self.X, self.Y, self.w, self.labels,
+            self.batch_size, l2=l2 if l2_per_batch else l2 / self.n, l2_per_batch=l2_per_batch,
+            clip=clip, gradient_hooks=list(gradient_hooks or ()),
+            dropout_rng=(shards.dropout_rng(net) if shards else net.rng) if dropout else None,
+            shards=shards, halt=halt)
+        self.engine = engines.choose(accelerate, self.run)
+        self._reference = None
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.n / self.batch_size)
+        return self.run.steps_per_epoch
 
     def epoch_order(self, epoch: int) -> np.ndarray | None:
-        """The sample order of ``epoch`` (None: in order). It depends only on the seed and the
-        epoch, so a resumed run sees the same batches as an uninterrupted one."""
+        """The sample order of ``epoch`` (None: in order). By default it depends only on the
+        seed and the epoch, so a resumed run sees the same batches as an uninterrupted one."""
+        if self.order is not None:
+            return self.order(epoch)
         if not self.shuffle:
             return None
         return np.random.default_rng([epoch, self.seed]).permutation(self.n)
 
-    def _batch_buffers(self, b: int) -> dict:
-        """Reused arrays for a gathered batch of ``b`` rows."""
-        bufs = self._buffers.get(b)
-        if bufs is None:
-            net = self.net
-            bufs = self._buffers[b] = {
-                "X": np.empty((b, net.n_inputs), net.dtype),
-                "Y": np.empty((b, net.n_outputs), net.dtype),
-                "w": None if self.w is None else np.empty(b, net.dtype),
-                "labels": None if self.labels is None else np.empty(b, self.labels.dtype),
-                "predicted": np.empty(b, np.intp),
-                "hits": np.empty(b, bool),
-                "workspace": net._workspace(b),
-            }
-        return bufs
-
-    def finish_gradient(self) -> None:
-        """The one place where a batch's gradient is complete: L2, hooks, clipping."""
-        grads = self.net.grads
-        if self.l2:  # the book's lambda/(2n) sum w^2 over weights: gradient (lambda/n) w
-            np.multiply(self.net.params[: self.net.n_weights], self.l2 / self.n, out=self._scratch)
-            grads[: self.net.n_weights] += self._scratch
-        for hook in self.hooks:
-            hook(grads)
-        if self.clip is not None:
-            norm = math.sqrt(float(np.vdot(grads, grads)))
-            if norm > self.clip:
-                grads *= self.clip / norm
+    def _numpy_engine(self) -> engines.NumpyEngine:
+        if self._reference is None:
+            self._reference = (self.engine if isinstance(self.engine, engines.NumpyEngine)
+                               else engines.NumpyEngine(self.run))
+        return self._reference
 
     def train_step(self, rows) -> tuple[float, int]:
-        """One update from the samples ``rows`` (a slice, or an index array to gather).
+        """One update from the samples ``rows`` on the NumPy engine, the reference (see
+        :meth:`matrixprop.engines.NumpyEngine.step`), whichever engine runs the epochs."""
+        return self._numpy_engine().step(rows)
 
-        Returns the batch loss and, for classifiers, how many of its samples the network
-        classified right before the update. In steady state this allocates no arrays.
-        """
-        net = self.net
-        if isinstance(rows, slice):
-            b = rows.stop - rows.start
-            bufs = self._batch_buffers(b)
-            xb, yb = self.X[rows], self.Y[rows]
-            wb = None if self.w is None else self.w[rows]
-            lb = None if self.labels is None else self.labels[rows]
-        else:
-            b = rows.shape[0]
-            bufs = self._batch_buffers(b)
-            xb = np.take(self.X, rows, axis=0, out=bufs["X"], mode="clip")  # clip: unbuffered
-            yb = np.take(self.Y, rows, axis=0, out=bufs["Y"], mode="clip")
-            wb = None if self.w is None else np.take(self.w, rows, out=bufs["w"], mode="clip")
-            lb = None if self.labels is None else np.take(self.labels, rows, out=bufs["labels"],
-                                                          mode="clip")
-        ws = bufs["workspace"]
-        A = net._forward(xb, ws, self.dropout_rng)
-        hits = 0 if lb is None else _count_hits(A, lb, bufs)
-        value = net._backward(xb, yb, self.loss, ws, wb, dropped=self.dropout_rng is not None)
-        self.finish_gradient()
-        self.optimizer.step()
-        return value, hits
-
-    def _run_steps(self, order, state, batch_callbacks) -> tuple[float, int, int]:
-        """The NumPy engine's epoch: (loss total, hits, index of the first bad step or -1)."""
-        total_loss, hits = 0.0, 0
-        for step, start in enumerate(range(0, self.n, self.batch_size)):
-            stop = min(start + self.batch_size, self.n)
-            rows = slice(start, stop) if order is None else order[start:stop]
-            value, batch_hits = self.train_step(rows)
-            if not math.isfinite(value):
-                return total_loss, hits, step
-            hits += batch_hits
-            total_loss += value if self.loss.reduction == "sum" else value * (stop - start)
-            if batch_callbacks:
-                state.step, state.batch_loss = step, value
-                for callback in batch_callbacks:
-                    callback.on_batch_end(state)
-        return total_loss, hits, -1
+    def loss_and_gradient(self) -> float:
+        """The loss of the whole training set, its complete gradient left in ``net.grads``
+        and no update: the objective of full-batch optimizers such as L-BFGS (the network
+        should then have no dropout, whose masks change between calls)."""
+        with np.errstate(over="ignore"):
+            return self._numpy_engine().loss_and_gradient(slice(0, self.n))[0]
 
     def run_epoch(self, state: TrainingState, batch_callbacks: Sequence[Callback]) -> dict:
         """One pass over the training data; returns the epoch's training metrics."""
+        on_batch = None
+        if batch_callbacks:
+            def on_batch(step: int, value: float) -> None:
+                state.step, state.batch_loss = step, value
+                for callback in batch_callbacks:
+                    callback.on_batch_end(state)
+
         order = self.epoch_order(state.epoch)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            if self.fast is not None and not batch_callbacks:
-                total_loss, hits, bad_step = self.fast.run_epoch(
-                    self.optimizer, order, self.batch_size, l2=self.l2 / self.n, clip=self.clip)
-            else:
-                total_loss, hits, bad_step = self._run_steps(order, state, batch_callbacks)
-        if bad_step >= 0:
+            total_loss, hits, bad_step = self.engine.run_epoch(order, on_batch)
+        if bad_step >= 0 and self.run.halt:
             raise FloatingPointError(
                 f"the training loss became non-finite in epoch {state.epoch + 1}, step "
                 f"{bad_step + 1}: lower the learning rate or clip the gradients (clip_grad_norm)"
             )
-        logs = {"loss": total_loss if self.loss.reduction == "sum" else total_loss / self.n}
+        per_sample = self.loss.scale_form()[0]
+        logs = {"loss": total_loss / self.n if per_sample else total_loss}
         if self.classify:
             logs["accuracy"] = hits / self.n
         return logs
 
     def evaluate(self, X, Y) -> dict:
-        """Loss and (for classifiers) accuracy of the network on validation data."""
+        """Loss and (for classifiers) accuracy of the network on validation data (in
+        data-parallel training, each rank evaluates its shard and the ranks sum)."""
         net = self.net
         X = check.inputs(X, net.n_inputs, net.dtype, name="validation X")
         Y = check.targets(Y, X.shape[0], net.n_outputs, self.loss, net.dtype)
-        A = net.predict(X)
-        logs = {"val_loss": self.loss(A, Y)}
+        part = slice(0, X.shape[0]) if self.run.shards is None else self.run.shards.rows(
+            X.shape[0])
+        value, hits = 0.0, 0
+        if part.stop > part.start:
+            outputs = np.empty((part.stop - part.start, net.n_outputs), net.dtype)
+            value = net.loss(X[part], Y[part], self.loss, count=X.shape[0], outputs=outputs)
+            hits = int(np.count_nonzero(class_labels(outputs) == class_labels(Y[part])))
+        if self.run.shards is not None:
+            value, hits = self.run.shards.reduce_metrics(value, hits)
+        logs = {"val_loss": value}
         if self.classify:
-            logs["val_accuracy"] = accuracy(A, class_labels(Y))
+            logs["val_accuracy"] = hits / X.shape[0]
         return logs
+
+
+def train(trainer: Trainer, *, epochs: int, initial_epoch: int = 0, validation_data=None,
+          callbacks: Sequence[Callback] = (), schedule=None,
+          evaluate: Callable[[], dict] | None = None) -> History:
+    """The training loop: epochs ``initial_epoch`` to ``epochs - 1`` of ``trainer``, each after
+    its schedule's step and between its callbacks' hooks, validated on ``validation_data``
+    (an ``(X, Y)`` pair, checked by the caller) or by ``evaluate()``, which returns the
+    validation entries of the epoch's logs; returns the :class:`History`."""
+    if evaluate is None and validation_data is not None:
+        def evaluate() -> dict:
+            return trainer.evaluate(*validation_data)
+
+    engine = trainer.engine
+    history = History(engine.name, engine.reason)
+    state = TrainingState(trainer.net, trainer.optimizer, epochs, trainer.steps_per_epoch,
+                          trainer.n, history)
+    batch_callbacks = [c for c in callbacks if c.wants_batches]
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    for epoch in range(initial_epoch, epochs):
+        state.epoch = epoch
+        if schedule is not None:
+            schedule.apply(trainer.optimizer, epoch)
+        for callback in callbacks:
+            callback.on_epoch_begin(state)
+        started = time.perf_counter()
+        logs = trainer.run_epoch(state, batch_callbacks)
+        seconds = time.perf_counter() - started
+        if evaluate is not None:
+            logs.update(evaluate())
+        logs["lr"] = _scalar_lr(trainer.optimizer)
+        logs["epoch_seconds"] = seconds
+        logs["samples_per_second"] = trainer.n / seconds if seconds > 0 else math.inf
+        history.append(epoch, logs)
+        state.logs = logs
+        for callback in callbacks:
+            callback.on_epoch_end(state)
+        if state.stop_training:
+            history.stopped = True
+            break
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return history
 
 
 @distributed_module.abort_on_failure
@@ -309,18 +326,19 @@ def fit(
         computes its shard of every global batch, and only rank 0 runs ``root_only`` callbacks.
     accelerate : "auto", True or False
         Run epochs in compiled code when numba is installed (``matrixprop[fast]``) and the run
-        allows it (:mod:`matrixprop.accelerated`); False forces the NumPy engine.
+        allows it (:mod:`matrixprop.accelerated`); False forces the NumPy engine, True raises
+        a ValueError naming what stands in the way. ``History.engine`` says which ran, and
+        ``History.engine_reason`` why not the compiled one.
     """
     epochs = check.positive_int(epochs, "epochs")
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or not (
             0 <= initial_epoch < epochs):
         raise ValueError(f"initial_epoch must be an integer in [0, epochs), got {initial_epoch!r}")
     comm = distributed_module.get_communicator(distributed)
-    make_trainer = Trainer if comm.size == 1 else distributed_module.data_parallel_trainer(comm)
-    trainer = make_trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
-                           shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
-                           gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm,
-                           accelerate=accelerate)
+    trainer = Trainer(net, X, Y, loss=loss, optimizer=optimizer, batch_size=batch_size,
+                      shuffle=shuffle, seed=seed, l2=l2, sample_weight=sample_weight,
+                      gradient_hooks=gradient_hooks, clip_grad_norm=clip_grad_norm,
+                      accelerate=accelerate, comm=comm)
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a pair (X_val, Y_val)")
@@ -329,51 +347,13 @@ def fit(
     callbacks = [c for c in callbacks or () if comm.rank == 0 or not c.root_only]
     if early_stopping:
         callbacks.append(EarlyStopping(patience=check.positive_int(patience, "patience")))
-    history = History()
-    state = TrainingState(net, trainer.optimizer, epochs, trainer.steps_per_epoch, trainer.n,
-                          history)
-    batch_callbacks = [c for c in callbacks if c.wants_batches]
-    for callback in callbacks:
-        callback.on_train_begin(state)
-    for epoch in range(initial_epoch, epochs):
-        state.epoch = epoch
-        if schedule is not None:
-            schedule.apply(trainer.optimizer, epoch)
-        for callback in callbacks:
-            callback.on_epoch_begin(state)
-        started = time.perf_counter()
-        logs = trainer.run_epoch(state, batch_callbacks)
-        seconds = time.perf_counter() - started
-        if validation_data is not None:
-            logs.update(trainer.evaluate(*validation_data))
-        logs["lr"] = _scalar_lr(trainer.optimizer)
-        logs["epoch_seconds"] = seconds
-        logs["samples_per_second"] = trainer.n / seconds if seconds > 0 else math.inf
-        history.append(epoch, logs)
-        state.logs = logs
-        for callback in callbacks:
-            callback.on_epoch_end(state)
-        if state.stop_training:
-            break
-    for callback in callbacks:
-        callback.on_train_end(state)
-    return history
+    return train(trainer, epochs=epochs, initial_epoch=initial_epoch,
+                 validation_data=validation_data, callbacks=callbacks, schedule=schedule)
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """The fraction of rows whose predicted class equals ``labels``."""
     return float(np.mean(class_labels(outputs) == labels))
-
-
-def _count_hits(A: np.ndarray, labels: np.ndarray, bufs: dict) -> int:
-    predicted, hits = bufs["predicted"][: A.shape[0]], bufs["hits"][: A.shape[0]]
-    if A.shape[1] == 1:
-        np.greater(A[:, 0], 0.5, out=hits)
-        np.equal(hits, labels, out=hits)
-    else:
-        np.argmax(A, axis=1, out=predicted)
-        np.equal(predicted, labels, out=hits)
-    return int(np.count_nonzero(hits))
 
 
 def is_classifier(net: Network) -> bool:

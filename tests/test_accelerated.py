@@ -212,9 +212,10 @@ def test_the_compiled_path_is_used_only_when_it_can_run():
                         sample_weight=None, gradient_hooks=None, clip_grad_norm=None)
         return Trainer(net, X, LABELS, **{**settings, **options})
 
-    assert trainer(accelerate="auto").fast is not None
-    assert trainer(accelerate=False).fast is None
-    assert trainer(accelerate="auto", gradient_hooks=[print]).fast is None
+    assert trainer(accelerate="auto").engine.name == "compiled"
+    assert trainer(accelerate=False).engine.name == "numpy"
+    hooked = trainer(accelerate="auto", gradient_hooks=[print]).engine
+    assert hooked.name == "numpy" and "gradient hooks" in hooked.reason
     with pytest.raises(ValueError, match="gradient hooks"):
         trainer(accelerate=True, gradient_hooks=[print])
     dropout = mp.MLP([6, 4, 3], "relu", "softmax", seed=0, dropout=0.5)
@@ -237,16 +238,27 @@ def test_divergence_is_reported_at_its_step(steps):
     assert reports[1] == reports[0]
 
 
-def test_batch_callbacks_run_on_the_numpy_engine():
-    seen = []
+def test_batch_callbacks_run_on_the_compiled_engine_step_by_step():
+    """Each step is then its own kernel call: the callbacks see the NumPy engine's steps and
+    batch losses, and the weights end the same."""
+    runs = []
+    for accelerate in (False, True):
+        seen = []
 
-    class EveryBatch(mp.Callback):
-        def on_batch_end(self, state):
-            seen.append(state.step)
+        class EveryBatch(mp.Callback):
+            def on_batch_end(self, state):
+                seen.append((state.step, state.batch_loss))
 
-    mp.fit(mp.MLP([6, 3], "softmax", seed=0), X, LABELS, batch_size=10, epochs=1,
-           callbacks=[EveryBatch()], accelerate="auto")
-    assert seen == [0, 1, 2, 3, 4, 5]
+        net = mp.MLP([6, 3], "softmax", seed=0, dtype="float64")
+        history = mp.fit(net, X, LABELS, batch_size=10, epochs=2, seed=0,
+                         callbacks=[EveryBatch()], accelerate=accelerate)
+        runs.append((seen, net.params.copy(), history.engine))
+    (numpy_seen, numpy_params, numpy_engine), (seen, params, engine) = runs
+    assert (numpy_engine, engine) == ("numpy", "compiled")
+    assert [step for step, _ in seen] == [0, 1, 2, 3, 4, 5] * 2
+    np.testing.assert_allclose([loss for _, loss in seen], [loss for _, loss in numpy_seen],
+                               rtol=1e-12)
+    np.testing.assert_allclose(params, numpy_params, rtol=1e-12, atol=1e-14)
 
 
 def test_fit_frees_its_copies_without_waiting_for_the_cycle_collector():

@@ -52,7 +52,7 @@ def test_a_trained_model_on_one_dataset_sample(tmp_path):
     net = mp.MLP([64, 12, 10], activation="relu", output_activation="softmax", seed=0)
     mp.fit(net, data.X_train, data.y_train, loss="cross_entropy", epochs=1, seed=0)
     path = tmp_path / "model.safetensors"
-    net.save(path, {"loss": {"name": "cross_entropy", "reduction": "mean"}})
+    mp.save(net, path, {"loss": {"name": "cross_entropy", "reduction": "mean"}})
     result = call_main("explain", "--model", path, "--dataset", "digits", "--index", "7",
                        "--format", "json")
     assert result.returncode == 0, result.stderr
@@ -82,6 +82,6 @@ def test_bad_options_fail_in_one_line(args, code, fragment):
 def test_index_beyond_the_test_set(tmp_path):
     net = mp.MLP([64, 4, 10], output_activation="softmax", seed=0)
     path = tmp_path / "m.safetensors"
-    net.save(path)
+    mp.save(net, path)
     assert_clean_failure(call_main("explain", "--model", path, "--dataset", "digits",
                                    "--index", "100000"), 2, "test samples")

@@ -26,7 +26,7 @@ MEMORY_FACTOR = 32  # JSON becomes Python objects, tensors a network: a bounded 
 
 def _model_bytes(tmp_path, dtype="float32") -> bytes:
     net = mp.MLP([3, 4, 2], ["tanh"], "softmax", seed=0, dtype=dtype, dropout=0.25)
-    return net.save(tmp_path / "seed.safetensors",
+    return mp.save(net, tmp_path / "seed.safetensors",
                     metadata={"loss": {"name": "cross_entropy"}}).read_bytes()
 
 

@@ -34,7 +34,7 @@ def model_file(tmp_path):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_round_trip_predicts_identically(tmp_path, dtype):
     net = _net(dtype, dropout=0.25)
-    path = net.save(tmp_path / "m.safetensors", metadata={"note": [1, 2]})
+    path = mp.save(net, tmp_path / "m.safetensors", metadata={"note": [1, 2]})
     loaded, document = io.read_model(path)
     X, _ = _data()
     assert loaded.dtype == np.dtype(dtype)

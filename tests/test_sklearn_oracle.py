@@ -107,7 +107,7 @@ def test_adaptive_rate_is_divided_like_sklearn():
     theirs = sk.MLPClassifier(**params).fit(X_CLS, Y_MULTI)
     ours = mps.MLPClassifier(**params).fit(X_CLS, Y_MULTI)
     assert theirs._optimizer.learning_rate < params["learning_rate_init"]  # the rule fired
-    assert ours._optimizer.current_lr == pytest.approx(theirs._optimizer.learning_rate)
+    assert ours._solver.optimizer.current_lr == pytest.approx(theirs._optimizer.learning_rate)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

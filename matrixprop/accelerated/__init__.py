@@ -22,17 +22,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import optimizers as optimizers_module
 from .._validation import check_finite
 from ._split import run_split, shared_blas
 
-__all__ = ["available", "load_blas", "check_accelerate", "compiled_epochs", "predictor",
-           "unsupported_reason", "FastEpochs"]
+__all__ = ["available", "load_blas", "check_accelerate", "predictor", "unsupported_reason",
+           "CompiledEngine"]
 
-ACTIVATION_CODES = {name: code for code, name in enumerate(
-    ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax"])}
-LOSS_CODES = {"half_sse": 0, "mse": 1, "cross_entropy": 2, "binary_cross_entropy": 3}
-REDUCTION_CODES = {"mean": 0, "sum": 1, "batchmean": 2}
 # A training step splits over the cores (see _kernels._train_steps) from this many rows per
 # core and this much work per step (rows x weights, the multiply-adds of one product pass:
 # below, the step's two parallel launches cost more than the split saves), for networks
@@ -88,17 +83,6 @@ def check_accelerate(value):
     return value
 
 
-def compiled_epochs(accelerate, net, loss, optimizer, X, Y, *, sample_weight=None, labels=None,
-                    obstacle: str | None = None) -> FastEpochs | None:
-    """A :class:`FastEpochs` for this training when ``accelerate`` asks for one and it can run
-    (``obstacle``: a reason the caller knows it cannot); else None, or with ``accelerate=True``
-    a ValueError that says why."""
-    return _if_allowed(accelerate, "the compiled epochs",
-                       lambda: obstacle or unsupported_reason(net, loss, optimizer),
-                       lambda: FastEpochs(net, loss, X, Y, sample_weight=sample_weight,
-                                          labels=labels))
-
-
 def predictor(accelerate, net) -> Callable[[np.ndarray, np.ndarray, int], None] | None:
     """``predict(X, out, chunk)`` writing ``net``'s outputs for ``X`` into ``out`` in compiled
     code, when ``accelerate`` asks for it and ``net``'s activations have compiled forms; else
@@ -126,69 +110,65 @@ def _if_allowed(accelerate, what: str, reason: Callable[[], str | None], build: 
 def _activation_reason(net) -> str | None:
     if not available():
         return "numba or scipy is not installed (pip install 'matrixprop[fast]')"
-    unknown = [layer.activation.name for layer in net.layers
-               if layer.activation.name not in ACTIVATION_CODES]
-    return f"activation {unknown[0]!r} has no compiled form" if unknown else None
+    from ._kernels import activation_code
+
+    unknown = [layer.activation for layer in net.layers
+               if activation_code(layer.activation) is None]
+    return (f"activation {unknown[0].name!r} ({type(unknown[0]).__name__}) has no compiled form "
+            "(a scalar rule of a registered activation)" if unknown else None)
 
 
-def unsupported_reason(net, loss, optimizer) -> str | None:
-    """Why the compiled epochs cannot train ``net`` with ``loss`` and ``optimizer``, or None
-    when they can."""
+def unsupported_reason(run) -> str | None:
+    """Why the compiled epochs cannot run ``run`` (a :class:`matrixprop.engines.Run`), or
+    None when they can."""
+    net = run.net
     reason = _activation_reason(net)
     if reason is not None:
         return reason
+    from ._kernels import RULES, loss_code
+
     if any(layer.dropout for layer in net.layers):
         return "dropout draws its masks with NumPy's generator"
-    if loss.name not in LOSS_CODES:
-        return f"loss {loss.name!r} has no compiled form"
-    if _rule_code(optimizer) is None:
-        return f"optimizer {type(optimizer).__name__} has no compiled form"
+    if run.gradient_hooks:
+        return "gradient hooks are Python callables"
+    if run.shards is not None:
+        return "data-parallel training all-reduces each gradient between its steps"
+    if loss_code(run.loss) is None:
+        return f"loss {run.loss.name!r} ({type(run.loss).__name__}) has no compiled form"
+    if run.optimizer.compiled_form() not in RULES:
+        return (f"optimizer {type(run.optimizer).__name__} has no compiled form (it changes "
+                "the update rule without declaring a compiled_rule)")
     return None
 
 
-def _rule_code(opt) -> int | None:
-    """The kernel's code for ``opt``'s update rule; None when its class changes the rule."""
-    cls = type(opt)
-    if cls.step is not optimizers_module.Optimizer.step:
-        return None
-    return _RULE_CODES.get(cls._direction)
+def _pack_optimizer(opt, net) -> tuple[int, np.ndarray, list[str]]:
+    """The kernel's code for ``opt``'s rule, its hyper-parameters in the order the kernel reads
+    them, and the names of the state buffers in the kernel's slots s1, s2, s3 ("" where the
+    rule leaves a slot unused), each checked to cover every parameter (compiled code does not
+    check bounds)."""
+    from ._kernels import RULES
 
-
-def _pack_optimizer(opt) -> tuple[int, np.ndarray]:
-    """The kernel's optimizer code and hyper-parameter array (see _kernels._optimizer_step)."""
-    code, wd, decoupled = _rule_code(opt), opt.weight_decay, float(opt.decoupled_weight_decay)
-    if code == 0:
-        return 0, np.array([wd, decoupled, opt.momentum, opt.dampening, float(opt.nesterov)])
-    if code == 1:
-        return 1, np.array([wd, decoupled, *opt.betas, opt.eps,
-                            float(opt.eps_before_bias_correction)])
-    if code == 2:
-        return 2, np.array([wd, decoupled, opt.eps, opt.lr_decay])
-    return 3, np.array([wd, decoupled, opt.alpha, opt.eps, opt.momentum, float(opt.centered)])
-
-
-# the optimizer state buffers in the kernel's slots s1, s2, s3, by optimizer code
-_STATE_SLOTS = {
-    0: ("momentum_buffer", "", ""),
-    1: ("exp_avg", "exp_avg_sq", ""),
-    2: ("sum", "", ""),
-    3: ("square_avg", "grad_avg", "momentum_buffer"),
-}
-
-# update rules by their direction method: subclasses that keep it (AdamW, scikit-learn's
-# SGD and Adam) run compiled too
-_RULE_CODES = {optimizers_module.SGD._direction: 0, optimizers_module.Adam._direction: 1,
-               optimizers_module.Adagrad._direction: 2, optimizers_module.RMSprop._direction: 3}
+    code, hyper_names, slots = RULES[opt.compiled_form()]
+    hyper = opt.compiled_hyper()
+    used = [name if name and (when is None or hyper[when]) else "" for name, when in slots]
+    for name in filter(None, used):
+        buffer = opt.state.get(name)
+        if buffer is None or buffer.shape != net.params.shape:
+            raise ValueError(f"optimizer state {name!r} does not match the network's "
+                             f"{net.params.size} parameters: call optimizer.setup(net) afresh")
+    return code, np.array([hyper[name] for name in hyper_names]), used
 
 
 def _layer_arrays(net) -> tuple:
     """The kernels' view of ``net``'s layers: weights, biases (zeros where a layer has none:
     one loop for both kinds), activation codes and parameters."""
+    from ._kernels import activation_code
+
     return (tuple(layer.W for layer in net.layers),
             tuple(layer.b if layer.bias else np.zeros(layer.n_out, net.dtype)
                   for layer in net.layers),
-            np.array([ACTIVATION_CODES[layer.activation.name] for layer in net.layers]),
-            np.array([_activation_parameter(layer.activation) for layer in net.layers]))
+            np.array([activation_code(layer.activation) for layer in net.layers]),
+            np.array([layer.activation.parameter for layer in net.layers]))
 
 
 class _Predictor:
@@ -219,7 +199,7 @@ class _Predictor:
             check_finite(X, "X")
 
 
-def _new_batch_arrays(epochs: FastEpochs, rows: int, transposed: bool) -> tuple:
+def _new_batch_arrays(epochs: CompiledEngine, rows: int, transposed: bool) -> tuple:
     """The kernel's arrays for batches of ``rows`` rows: activations, derivatives, deltas, the
     gathered batch (inputs, targets, weights, labels), and each layer's scratch for Z^T,
     (n_out, rows) when ``transposed``, else (n_out, 0)."""
@@ -237,19 +217,26 @@ def _new_batch_arrays(epochs: FastEpochs, rows: int, transposed: bool) -> tuple:
     )
 
 
-class FastEpochs:
-    """Runs whole epochs of mini-batch training of ``net`` on ``(X, Y)`` in compiled code.
+class CompiledEngine:
+    """Runs whole epochs of a :class:`matrixprop.engines.Run` in compiled code (the engines'
+    interface: :meth:`run_epoch`).
 
-    ``X``, ``Y`` and ``sample_weight`` must be C-contiguous in the network's dtype; with
-    ``labels`` (a classifier's class indices) each epoch also counts its hits.
+    The run's ``X``, ``Y`` and ``sample_weight`` must be C-contiguous in the network's dtype;
+    with ``labels`` (a classifier's class indices) each epoch also counts its hits.
     """
 
-    def __init__(self, net, loss, X, Y, *, sample_weight=None, labels=None):
+    name = "compiled"
+    reason = None  # it runs: nothing to explain
+
+    def __init__(self, run):
         from numba import get_num_threads
 
         from . import _kernels
 
         self._kernels, self._numba_threads = _kernels, get_num_threads
+        self.run = run
+        net, loss, X, Y = run.net, run.loss, run.X, run.Y
+        sample_weight, labels = run.sample_weight, run.labels
         self.net, self.X, self.Y = net, X, Y
         dtype = net.dtype
         empty = np.empty(0, dtype)
@@ -261,8 +248,9 @@ class FastEpochs:
             np.array([layer.bias for layer in net.layers]),
             codes, params,
         )
-        self.loss = (LOSS_CODES[loss.name], net.output_activation.name == loss.fused_output,
-                     loss.elementwise, REDUCTION_CODES[loss.reduction], labels is not None)
+        fused = net.output_activation.name == loss.fused_output
+        self.loss = (_kernels.loss_code(loss), fused, *loss.scale_form(), labels is not None,
+                     fused and loss.logit_term is not None)  # the value from the logits
         self.labels = (np.asarray(labels, dtype=np.int64) if labels is not None
                        else np.empty(0, np.int64))
         self.weights = sample_weight if sample_weight is not None else empty
@@ -328,63 +316,56 @@ class FastEpochs:
         return tuple(buffer[slices[f"layers.{k}.weight"]].reshape(layer.W.shape)
                      for k, layer in enumerate(self.net.layers))
 
-    def run_epoch(self, optimizer, order: np.ndarray | None, batch_size: int, *, l2=0.0,
-                  l2_per_batch=False, clip=None, halt=True) -> tuple[float, int, int]:
-        """Train one epoch in ``order`` (None: in order) with ``optimizer``.
-
-        The gradient gains ``l2 * W``, or with ``l2_per_batch`` scikit-learn's ``l2 / n * W``
-        (``n`` the batch's count) and the loss its term; ``clip`` bounds the gradient's norm.
-        Returns (loss total, hits, first bad step or -1); ``halt`` stops at that step.
-        """
-        opt, net, n = optimizer, self.net, self.X.shape[0]
+    def run_epoch(self, order: np.ndarray | None, on_batch=None) -> tuple[float, int, int]:
+        """Train one epoch in ``order`` (None: in order): (the loss total, hits, the first bad
+        step or -1), as :meth:`matrixprop.engines.NumpyEngine.run_epoch`. With ``on_batch``
+        each step is its own kernel call, followed by ``on_batch(step, batch_loss)``."""
+        run, n = self.run, self.X.shape[0]
         order = np.arange(n) if order is None else order
-        opt_code, hyper = _pack_optimizer(opt)
-        lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
-        states = [opt.state.get(name, self._empty) for name in _STATE_SLOTS[opt_code]]
-        _check_state(opt, opt_code, net)
-        momentum_blocks = self._weight_blocks(states[0] if opt_code == 0 else None)
-        clip = -1.0 if clip is None else clip
-        optimizer_arrays = (opt_code, hyper, lr, net.params, net.grads, *states)
-        total, hits, steps_done, first_bad = 0.0, 0, 0, -1
-        full = n - n % batch_size
-        for start, stop, rows in ((0, full, batch_size), (full, n, n - full)):
-            if stop == start:
-                continue
-            # the split is measured with one BLAS thread per share only
-            with shared_blas(rows, MIN_ROWS_PER_SHARE, self._training_shares(rows),
-                             one_thread_each=True) as parts:
-                kernel = (self._kernels.train_steps_split if parts > 1
-                          else self._kernels.train_steps)
-                part, part_hits, opt.t, bad = kernel(
-                    parts, self.data, order, start, stop, rows, self.layers,
-                    self._batch_arrays(rows, parts), self.loss, optimizer_arrays, net.n_weights,
-                    self.offsets, l2, l2_per_batch, clip, halt, opt.t, momentum_blocks,
-                    *self._share_sums(parts, self._row_sums(rows, parts)))
+        total, hits, first_bad, step = 0.0, 0, -1, 0
+        per_sample = run.loss.scale_form()[0]
+        for start, stop, rows in _step_ranges(n, run.batch_size, on_batch is not None):
+            part, part_hits, bad = self._run_steps(order, start, stop, rows)
             total += part
             hits += part_hits
             if bad >= 0 and first_bad < 0:
-                first_bad = steps_done + bad
-                if halt:
+                first_bad = step + bad
+                if run.halt:
                     break
-            steps_done += (stop - start) // rows
+            if on_batch is not None:
+                on_batch(step, part / rows if per_sample else part)
+            step += (stop - start) // rows
         return total, hits, first_bad
 
+    def _run_steps(self, order, start: int, stop: int, rows: int) -> tuple[float, int, int]:
+        """The steps over ``order[start:stop]`` in batches of ``rows``, in one kernel call."""
+        run, net, opt = self.run, self.net, self.run.optimizer
+        opt_code, hyper, slots = _pack_optimizer(opt, net)
+        lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
+        states = [opt.state[name] if name else self._empty for name in slots]
+        momentum_blocks = self._weight_blocks(opt.state.get("momentum_buffer")
+                                              if slots[0] == "momentum_buffer" else None)
+        clip = -1.0 if run.clip is None else run.clip
+        optimizer_arrays = (opt_code, hyper, lr, net.params, net.grads, *states)
+        # the split is measured with one BLAS thread per share only
+        with shared_blas(rows, MIN_ROWS_PER_SHARE, self._training_shares(rows),
+                         one_thread_each=True) as parts:
+            kernel = self._kernels.train_steps_split if parts > 1 else self._kernels.train_steps
+            part, part_hits, opt.t, bad = kernel(
+                parts, self.data, order, start, stop, rows, self.layers,
+                self._batch_arrays(rows, parts), self.loss, optimizer_arrays, net.n_weights,
+                self.offsets, run.l2, run.l2_per_batch, clip, run.halt, opt.t,
+                momentum_blocks, *self._share_sums(parts, self._row_sums(rows, parts)))
+        return part, part_hits, bad
 
-def _check_state(opt, opt_code: int, net) -> None:
-    """The state buffers the kernel will read must cover every parameter (compiled code does
-    not check bounds)."""
-    first, second, third = _STATE_SLOTS[opt_code]  # the kernel's slots s1, s2, s3
-    needed = {0: [first] if opt_code == 0 and opt.momentum else [],
-              1: [first, second], 2: [first]}.get(opt_code)
-    if needed is None:  # RMSprop
-        needed = [first] + ([second] if opt.centered else []) + ([third] if opt.momentum else [])
-    for name in needed:
-        buffer = opt.state.get(name)
-        if buffer is None or buffer.shape != net.params.shape:
-            raise ValueError(f"optimizer state {name!r} does not match the network's "
-                             f"{net.params.size} parameters: call optimizer.setup(net) afresh")
 
-
-def _activation_parameter(activation) -> float:
-    config = activation.config()
-    return float(config.get("negative_slope", config.get("alpha", 0.0)))
+def _step_ranges(n: int, batch_size: int, one_by_one: bool):
+    """(start, stop, rows) of the kernel calls of an epoch: the whole batches in one call and
+    the last, partial batch in another, or (``one_by_one``) every step in a call of its own."""
+    full = n - n % batch_size
+    if one_by_one:
+        yield from ((start, start + batch_size, batch_size) for start in range(0, full, batch_size))
+    elif full:
+        yield 0, full, batch_size
+    if full < n:
+        yield full, n, n - full

@@ -15,11 +15,18 @@ row on its own; the units pass (each layer's weight gradient over the whole batc
 update) treats each output unit on its own: every update rule is elementwise. So on several
 cores each pass splits into shares, one per core, with one BLAS thread each: the gathering,
 the elementwise passes and the optimizer then run on every core, not on one while BLAS's other
-threads wait (``train_steps_split``). The codes below mirror the names of the NumPy modules.
+threads wait (``train_steps_split``).
+
+The elementwise rules are the components' own: every activation's and loss's ``scalar`` rule
+(and the cross-entropies' ``logit_term``) is compiled from its class and fused here, and the
+kernels that fuse them are cached under a digest of their source. An update rule's twin is
+here, found by the name its optimizer class declares (``Optimizer.compiled_rule``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 from types import FunctionType
 
@@ -28,6 +35,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import get_cython_function_address
 
+from .. import activations, losses
+
 # error_model="numpy": x / 0 gives inf or nan as in NumPy, with no Python-style zero check in the
 # loops (that check is a branch per division and keeps the loops from being vectorized);
 # nogil: other Python threads run meanwhile (inference splits its rows over threads)
@@ -35,12 +44,22 @@ _compiled = njit(cache=True, nogil=True, error_model="numpy")
 _inlined = njit(inline="always", error_model="numpy")
 _uncached = njit(error_model="numpy")
 
-# activation codes (see ACTIVATION_CODES in __init__.py)
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX = range(9)
-# loss codes
-HALF_SSE, MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(4)
-# optimizer codes; hyper-parameters are packed in an array (see _pack_optimizer)
+# the update rules, each with the names of the hyper-parameters it reads from its array
+# (Optimizer.compiled_hyper) and, for its slots s1, s2, s3, the state buffer each holds and the
+# hyper-parameter without which it is not used (None: always used)
 SGD, ADAM, ADAGRAD, RMSPROP = range(4)
+RULES = {
+    "sgd": (SGD, ("weight_decay", "decoupled", "momentum", "dampening", "nesterov"),
+            (("momentum_buffer", "momentum"), ("", None), ("", None))),
+    "adam": (ADAM, ("weight_decay", "decoupled", "beta1", "beta2", "eps",
+                    "eps_before_bias_correction"),
+             (("exp_avg", None), ("exp_avg_sq", None), ("", None))),
+    "adagrad": (ADAGRAD, ("weight_decay", "decoupled", "eps", "lr_decay"),
+                (("sum", None), ("", None), ("", None))),
+    "rmsprop": (RMSPROP, ("weight_decay", "decoupled", "alpha", "eps", "momentum", "centered"),
+                (("square_avg", None), ("grad_avg", "centered"),
+                 ("momentum_buffer", "momentum"))),
+}
 
 
 def _blas(name: str, n_args: int):
@@ -56,57 +75,60 @@ def _blas(name: str, n_args: int):
 _sgemm, _dgemm = _blas("sgemm", 13), _blas("dgemm", 13)
 _saxpy, _daxpy = _blas("saxpy", 6), _blas("daxpy", 6)
 
-_GELU_C = math.sqrt(2.0 / math.pi)
-_GELU_K = 0.044715
+def _dispatcher(rules, arity: int):
+    """One compiled ``pick(code, x0, ..)`` returning ``rules[code](x0, ..)``: numba can neither
+    index a tuple of functions by a number known at run time nor pass ``*args`` on to a
+    closure, so the chain of branches is written out as source, once per kernel import."""
+    args = ", ".join(f"x{j}" for j in range(arity))
+    branches = "".join(f"    if code == {code}:\n        return rule{code}({args})\n"
+                       for code in range(len(rules) - 1))
+    source = f"def pick(code, {args}):\n{branches}    return rule{len(rules) - 1}({args})\n"
+    namespace = {f"rule{code}": rule for code, rule in enumerate(rules)}
+    exec(compile(source, f"<matrixprop dispatch of {len(rules)} rules>", "exec"), namespace)
+    return _uncached(namespace["pick"])
 
 
-# Each activation: (a, f'(z)) from z, inlined into its loop (_loop_of).
-@_inlined
-def _identity(z, p):
-    return z, 1.0
+def _fingerprint(functions) -> str:
+    """A digest of the rules' source: the kernels that fuse them are cached under it, since
+    numba's disk cache notices changes to a kernel's own file only."""
+    digest = hashlib.sha256()
+    for function in functions:
+        digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()[:16]
 
 
-@_inlined
-def _sigmoid(z, p):
-    a = 0.0 if z <= -700.0 else 1.0 / (1.0 + math.exp(-z))  # NaN stays NaN
-    return a, a * (1.0 - a)
+# An activation's code is its place among the registry's activations that state a scalar rule;
+# softmax, the one whose value needs its whole row, has a loop of its own.
+SCALAR_ACTIVATIONS = tuple(cls for cls in activations.classes() if cls.scalar is not None)
+SOFTMAX = -1
+# A loss's code is its place in the registry of losses.
+LOSSES = tuple(losses.classes())
 
 
-@_inlined
-def _tanh(z, p):
-    a = math.tanh(z)
-    return a, 1.0 - a * a
+def activation_code(activation) -> int | None:
+    """The kernels' code for ``activation``, or None when it has no compiled form."""
+    if activation.scalar is None:
+        return SOFTMAX if isinstance(activation, activations.Softmax) else None
+    return next((code for code, cls in enumerate(SCALAR_ACTIVATIONS)
+                 if type(activation).scalar is cls.scalar), None)
 
 
-@_inlined
-def _relu(z, p):
-    return (0.0, 0.0) if z <= 0.0 else (z, 1.0)  # NaN stays NaN, as np.maximum keeps it
+def loss_code(loss) -> int | None:
+    """The kernels' code for ``loss``, or None when it has no compiled form."""
+    return next((code for code, cls in enumerate(LOSSES) if type(loss).scalar is cls.scalar
+                 and type(loss).logit_term is cls.logit_term), None)
 
 
-@_inlined
-def _leaky_relu(z, p):
-    return (z, 1.0) if z > 0.0 else (p * z, p)
+def _no_logit_term(z, y, lse):  # losses without one are never asked for it
+    return 0.0
 
 
-@_inlined
-def _elu(z, p):
-    if z > 0.0:
-        return z, 1.0
-    a = p * math.expm1(z)
-    return a, a + p
-
-
-@_inlined
-def _softplus(z, p):
-    a = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-    return a, -math.expm1(-a)
-
-
-@_inlined
-def _gelu(z, p):
-    t = math.tanh(_GELU_C * z * (1.0 + _GELU_K * z * z))
-    slope = _GELU_C * z * (1.0 - t) * (1.0 + 3.0 * _GELU_K * z * z)
-    return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) * (1.0 + slope)
+_RULES = [cls.scalar for cls in SCALAR_ACTIVATIONS] + [cls.scalar for cls in LOSSES] + [
+    cls.logit_term for cls in LOSSES if cls.logit_term is not None]
+RULES_FINGERPRINT = _fingerprint(_RULES)
+_loss_term = _dispatcher([_inlined(cls.scalar) for cls in LOSSES], 2)
+_loss_logit_term = _dispatcher([_inlined(cls.logit_term or _no_logit_term) for cls in LOSSES],
+                               3)
 
 
 @_compiled
@@ -129,7 +151,7 @@ def _softmax(Z, b, A, rows):
 
 
 def _loop_of(f):
-    """The compiled loop A = f(Z + b), F = f'(Z + b) of one activation function ``f`` above:
+    """The compiled loop A = f(Z + b), F = f'(Z + b) of one activation's scalar rule ``f``:
     each activation gets its own tight loop (a branch on the activation inside the loop keeps
     it from being vectorized). An empty ``F`` (inference) skips the derivative."""
 
@@ -146,73 +168,72 @@ def _loop_of(f):
                 A[i, j] = a
                 F[i, j] = d
 
-    # not cached itself (a closure's cache key differs in every process): its cached caller
-    # _activate keeps the compiled loop
+    # not cached itself (a closure's cache key differs in every process): the cached kernels
+    # that call it keep the compiled loop
     return _uncached(loop)
 
 
-_identity_loop = _loop_of(_identity)
-_sigmoid_loop = _loop_of(_sigmoid)
-_tanh_loop = _loop_of(_tanh)
-_relu_loop = _loop_of(_relu)
-_leaky_relu_loop = _loop_of(_leaky_relu)
-_elu_loop = _loop_of(_elu)
-_softplus_loop = _loop_of(_softplus)
-_gelu_loop = _loop_of(_gelu)
+_activation_loop = _dispatcher([_loop_of(_inlined(cls.scalar)) for cls in SCALAR_ACTIVATIONS],
+                               6)
 
 
-@_compiled
+@_uncached
 def _activate(code, param, Z, b, A, F, rows):
     """A = f(Z + b) and F = f'(Z + b), in one pass (softmax: A only)."""
     if code == SOFTMAX:
         _softmax(Z, b, A, rows)
-    elif code == SIGMOID:
-        _sigmoid_loop(param, Z, b, A, F, rows)
-    elif code == TANH:
-        _tanh_loop(param, Z, b, A, F, rows)
-    elif code == RELU:
-        _relu_loop(param, Z, b, A, F, rows)
-    elif code == LEAKY_RELU:
-        _leaky_relu_loop(param, Z, b, A, F, rows)
-    elif code == ELU:
-        _elu_loop(param, Z, b, A, F, rows)
-    elif code == SOFTPLUS:
-        _softplus_loop(param, Z, b, A, F, rows)
-    elif code == GELU:
-        _gelu_loop(param, Z, b, A, F, rows)
     else:
-        _identity_loop(param, Z, b, A, F, rows)
+        _activation_loop(code, param, Z, b, A, F, rows)
 
 
-@_compiled
-def _loss_and_delta(loss_code, fused, out_code, A, F, Y, wb, weighted, c, D, rows):
-    """The batch's sum of loss terms (weighted), and D_L = dL/dZ_L written into D."""
+@_uncached
+def _activation_pass(code, param, Z, b, A, F, rows, keep_logits):
+    """:func:`_activate`, or with ``keep_logits`` (the output layer of a loss taken from its
+    logits) F = Z + b, kept for the loss, and A = f(Z + b) without derivative (the fused
+    delta needs none)."""
+    if not keep_logits:
+        _activate(code, param, Z, b, A, F, rows)
+        return
+    m = Z.shape[1]
+    for i in range(rows):
+        for j in range(m):
+            F[i, j] = Z[i, j] + b[j]
+    _activate(code, param, Z, b, A, F[:0], rows)
+
+
+@_uncached
+def _loss_and_delta(loss_code, fused, from_logits, softmax_output, A, F, Y, wb, weighted, c, D,
+                    rows):
+    """The batch's sum of loss terms (weighted), and D_L = dL/dZ_L written into D. ``F``: the
+    logits with ``from_logits`` (then the terms are taken from them, exact also where A
+    rounds to 0 or 1), else f'(Z)."""
     m = A.shape[1]
     total = 0.0
-    tiny = math.exp(-100.0)
     for i in range(rows):
         w = wb[i] if weighted else 1.0
+        lse = 0.0  # the row's log-sum-exp of the logits, for a softmax output
+        if from_logits and softmax_output:
+            top = F[i, 0]
+            for j in range(1, m):
+                top = max(top, F[i, j])
+            exp_sum = 0.0
+            for j in range(m):
+                exp_sum += math.exp(F[i, j] - top)
+            lse = top + math.log(exp_sum)
         row = 0.0
         for j in range(m):
             a, y = A[i, j], Y[i, j]
-            if loss_code == HALF_SSE:
-                row += 0.5 * (a - y) * (a - y)
+            if from_logits:
+                row += _loss_logit_term(loss_code, F[i, j], y, lse)
                 g = a - y
-            elif loss_code == MSE:
-                row += (a - y) * (a - y)
-                g = 2.0 * (a - y)
-            elif loss_code == CROSS_ENTROPY:
-                row -= y * max(math.log(max(a, tiny)), -100.0) if y != 0.0 else 0.0
-                g = -y / max(a, 1e-38)
             else:
-                row -= y * max(math.log(max(a, tiny)), -100.0) + (1.0 - y) * max(
-                    math.log(max(1.0 - a, tiny)), -100.0)
-                g = (a - y) / max(a * (1.0 - a), 1e-12)
+                term, g = _loss_term(loss_code, a, y)
+                row += term
             D[i, j] = (a - y if fused else g) * c * w
         total += w * row
         if fused:
             continue
-        if out_code == SOFTMAX:  # D = S * (G - sum(G * S))
+        if softmax_output:  # D = S * (G - sum(G * S))
             dot = 0.0
             for j in range(m):
                 dot += D[i, j] * A[i, j]
@@ -491,22 +512,25 @@ def _rows_pass(data, order, first, r0, r1, layers, buffers, loss, c, db_parts, d
     (BLAS). Returns (the rows' loss terms summed, weighted; their hits)."""
     Ws, bs, has_bias, codes, aparams = layers[0], layers[1], layers[4], layers[5], layers[6]
     As, Fs, Ds, xb, yb, wb, lb, ZTs = buffers
-    loss_code, fused, classify = loss[0], loss[1], loss[4]
+    loss_code, fused, classify, from_logits = loss[0], loss[1], loss[4], loss[5]
     L, rows = len(Ws), r1 - r0
     ints, constants, flags = scratch[0][part], scratch[1][part], scratch[2][part]
     _gather(data, order, first, r0, r1, xb, yb, wb, lb)
     for k in range(L):
         Z = As[k][r0:r1]
+        logits = from_logits and k == L - 1
         if ZTs[k].shape[1] > 0:  # Z^T = W A_prev^T: at small batches BLAS's faster layout
             np.dot(Ws[k], _layer_input(k, xb, As)[r0:r1].T, ZTs[k])
-            _activate(codes[k], aparams[k], ZTs[k].T, bs[k], Z, Fs[k][r0:r1], rows)
+            _activation_pass(codes[k], aparams[k], ZTs[k].T, bs[k], Z, Fs[k][r0:r1], rows,
+                             logits)
         else:
             np.dot(_layer_input(k, xb, As)[r0:r1], Ws[k].T, Z)
-            _activate(codes[k], aparams[k], Z, bs[k], Z, Fs[k][r0:r1], rows)
+            _activation_pass(codes[k], aparams[k], Z, bs[k], Z, Fs[k][r0:r1], rows, logits)
     A = As[L - 1][r0:r1]
     hits = _hits(A, lb[r0:r1], rows) if classify else 0
-    value = _loss_and_delta(loss_code, fused, codes[L - 1], A, Fs[L - 1][r0:r1],
-                            yb[r0:r1], wb[r0:r1], wb.shape[0] > 0, c, Ds[L - 1][r0:r1], rows)
+    value = _loss_and_delta(loss_code, fused, from_logits, codes[L - 1] == SOFTMAX, A,
+                            Fs[L - 1][r0:r1], yb[r0:r1], wb[r0:r1], wb.shape[0] > 0, c,
+                            Ds[L - 1][r0:r1], rows)
     for k in range(L - 1, -1, -1):  # D_L already holds f'
         D = Ds[k][r0:r1]
         _bias_gradient_and_delta(D, Fs[k][r0:r1], db_parts[k][part], has_bias[k], rows,
@@ -604,7 +628,7 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
     Ws, bs, dWs, dbs, has_bias, codes, aparams = layers
     As, Fs, Ds, xb, yb, wb, lb, ZTs = buffers
     opt_code, hyper, lr, params, grads, s1, s2, s3 = optimizer
-    elementwise, reduction = loss[2], loss[3]
+    per_sample, per_output = loss[2], loss[3]
     constants = np.empty(8, params.dtype)  # the optimizer's, in the parameters' dtype
     scratch = (np.empty((parts, 6), np.int32), np.empty((parts, 8), params.dtype),
                np.empty((parts, 2), np.uint8))  # BLAS's arguments and constants, per share
@@ -628,12 +652,11 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
                 count += w[order[first + r]]
         else:
             count = float(B)
-        if reduction == 1:  # sum
-            c = 1.0
-        elif reduction == 0 and elementwise:  # mean over every element
-            c = 1.0 / (count * n_out)
-        else:
-            c = 1.0 / count
+        c = 1.0  # the loss's reduction constant (Loss.scale)
+        if per_sample:
+            c /= count
+        if per_output:
+            c /= n_out
         for part in prange(parts):  # numba's parallel loops take flat tuples only: repacked
             value_part, hits_part = _rows_pass(
                 data, order, first, B * part // parts, B * (part + 1) // parts,
@@ -654,7 +677,7 @@ def _train_steps(parts, data, order, start, stop, B, layers, buffers, loss, opti
             bad = step
             if halt:
                 break
-        total += value if reduction == 1 else value * B
+        total += value * B if per_sample else value
         t += 1
         for part in prange(parts):
             _units_pass(part, parts, (Ws, bs, dWs, dbs, has_bias, codes, aparams),
@@ -676,9 +699,9 @@ def _under_name(f, name: str):
     return twin
 
 
-train_steps = _compiled(_under_name(_train_steps, "train_steps"))
+train_steps = _compiled(_under_name(_train_steps, f"train_steps_{RULES_FINGERPRINT}"))
 train_steps_split = njit(cache=True, nogil=True, error_model="numpy", parallel=True)(
-    _under_name(_train_steps, "train_steps_split"))
+    _under_name(_train_steps, f"train_steps_split_{RULES_FINGERPRINT}"))
 
 
 # reassociation only: the sum below vectorizes, and NaN and infinities still propagate
@@ -692,8 +715,7 @@ def _all_finite(Z):
     return total == 0.0
 
 
-@_compiled
-def predict_rows(X, Ws, bs, codes, aparams, As, no_derivative, out, chunk):
+def _predict_rows(X, Ws, bs, codes, aparams, As, no_derivative, out, chunk):
     """``out`` = the network's outputs for the rows of ``X``, ``chunk`` rows at a time: per
     layer one BLAS product into ``As[k]`` (the last layer: straight into ``out``) and one pass
     for bias and activation.
@@ -717,3 +739,6 @@ def predict_rows(X, Ws, bs, codes, aparams, As, no_derivative, out, chunk):
             _activate(codes[k], aparams[k], target, bs[k], target, no_derivative, rows)
             A_prev = target
     return finite
+
+
+predict_rows = _compiled(_under_name(_predict_rows, f"predict_rows_{RULES_FINGERPRINT}"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from .. import __version__
-from ..io import atomic_path, atomic_write, to_json
+from .._version import __version__
+from ..io import atomic_path, atomic_write, save, to_json
 from ..plots import plot_history
 from ..training import History
 from ._common import stdout
@@ -58,7 +58,7 @@ def metrics(setup: Setup, history: History, test: dict, best_epoch: int | None) 
 def write_outputs(out: Path, setup: Setup, history: History, document: dict) -> None:
     """Write the model, metrics, history and curves of a finished run into ``out``, each
     atomically (a run killed meanwhile leaves each file whole or absent)."""
-    setup.net.save(out / MODEL, model_metadata(setup))
+    save(setup.net, out / MODEL, model_metadata(setup))
     atomic_write(out / METRICS, (to_json(document, indent=2) + "\n").encode())
     with atomic_path(out / HISTORY) as path:
         history.to_csv(path)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .. import onnx
 from ..io import read_model
 from ._common import usage_error
 
@@ -26,7 +27,7 @@ def export(
                           "--format")
     net, _ = read_model(model)
     try:
-        path = net.to_onnx(out)
+        path = onnx.export(net, out)
     except ImportError as exc:
         raise ValueError(str(exc)) from None
     typer.echo(f"wrote {path}")

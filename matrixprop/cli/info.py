@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .. import __version__
+from .._version import __version__
 from ._common import print_json, stderr, stdout
 
 # OpenBLAS settings that pin its kernel to an older one than the CPU could run.

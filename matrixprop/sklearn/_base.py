@@ -15,11 +15,20 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._lbfgs import fit_lbfgs
 from ._network import build_network
 from ._params import hidden_layer_sizes, validate_params
-from ._stochastic import fit_stochastic
+from ._stochastic import StochasticSolver
 
-__all__ = ["BaseMLP", "store_params"]
+__all__ = ["FLOAT_DTYPES", "BaseMLP", "store_params", "stochastic_solver"]
 
-_FLOAT_DTYPES = (np.float64, np.float32)
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def stochastic_solver(est) -> bool:
+    """Whether ``est``'s solver is stochastic, else the AttributeError that hides
+    ``partial_fit`` (scikit-learn's ``available_if`` rule)."""
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                             f"{est.solver} is not stochastic.")
+    return True
 
 
 def store_params(est, params: dict) -> None:
@@ -77,12 +86,6 @@ class BaseMLP(BaseEstimator):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def _check_solver(self) -> bool:
-        if self.solver not in ("sgd", "adam"):
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
-                                 f"{self.solver} is not stochastic.")
-        return True
-
     def _fit(self, X, y, sample_weight, incremental: bool):
         validate_params(self)
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
@@ -105,9 +108,11 @@ class BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
         if self.solver == "lbfgs":
-            fit_lbfgs(self, X, Y, sample_weight)
+            fit_lbfgs(self, X, Y, sample_weight, self._loss)
         else:
-            fit_stochastic(self, X, Y, sample_weight, rs, incremental)
+            if getattr(self, "_solver", None) is None:  # a warm start from another solver
+                self._new_solver()
+            self._solver.fit(X, Y, sample_weight, rs, incremental)
         if not np.isfinite(net.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
@@ -124,13 +129,11 @@ class BaseMLP(BaseEstimator):
                                       self.dropout, dtype, rs)
         self._loss = self._make_loss()
         self._loss.check_output(self.network_.output_activation)
-        self._best_params = self.network_.params.copy()
-        if hasattr(self, "_optimizer"):
-            del self._optimizer
+        self._solver = None
         if self.solver == "lbfgs":
             return
+        self._new_solver()
         self.loss_curve_ = []
-        self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_ = []
             self.validation_loss_curve_ = []
@@ -141,6 +144,10 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_ = None
             self.validation_loss_curve_ = None
             self.best_validation_score_ = None
+
+    def _new_solver(self) -> None:
+        self._solver = StochasticSolver(self, self._loss, self._score_outputs,
+                                        self._validation_targets, self._stratified_validation())
 
     # -- the fitted model ------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -159,6 +166,6 @@ class BaseMLP(BaseEstimator):
     def _forward(self, X) -> np.ndarray:
         """The output layer's activations for validated ``X``, in the network's dtype."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         return self.network_.predict(X)
 

@@ -78,7 +78,7 @@ EXTRA_PARAMETERS = """\
 
 SHARED_ATTRIBUTES = """\
     network_ : matrixprop.Network
-        The trained network: export it with ``network_.to_onnx(path)`` or
+        The trained network: export it with ``matrixprop.onnx.export(network_, path)`` or
         ``matrixprop.to_torch(network_)``.
     coefs_ : list of ndarray of shape (fan_in, fan_out)
         Layer ``i``'s weights, a view of ``network_.layers[i].W.T``.

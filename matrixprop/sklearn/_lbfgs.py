@@ -1,7 +1,8 @@
 """scikit-learn's ``solver="lbfgs"``: SciPy's L-BFGS-B on the network's flat parameter buffer.
 
-The whole training set is one batch; ``net.params`` is the point and ``net.grads`` (with the L2
-term) the gradient that SciPy sees, as float64 vectors.
+The whole training set is one batch of the training loop's objective
+(:meth:`matrixprop.training.Trainer.loss_and_gradient`, with scikit-learn's L2 term);
+``net.params`` is the point and ``net.grads`` the gradient that SciPy sees, as float64 vectors.
 """
 
 from __future__ import annotations
@@ -12,25 +13,27 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from ..optimizers import SGD
+from ..training import Trainer
 from ._callbacks import CallbackRunner
-from ._objective import Objective
 
 __all__ = ["fit_lbfgs"]
 
 
-def fit_lbfgs(est, X, Y, sample_weight) -> None:
+def fit_lbfgs(est, X, Y, sample_weight, loss) -> None:
     """Minimize the objective over the whole training set; sets ``n_iter_`` and ``loss_``."""
     net = est.network_
     if any(layer.dropout for layer in net.layers):
         raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'): L-BFGS needs a "
                          "loss that does not change between evaluations")
-    objective = Objective(net, est._loss, est.alpha)
+    # L-BFGS takes the steps: the trainer's optimizer (stateless plain SGD) never steps
+    trainer = Trainer(net, X, Y, loss=loss, optimizer=SGD(), batch_size=None, shuffle=False,
+                      l2=est.alpha, l2_per_batch=True, sample_weight=sample_weight)
     runner = CallbackRunner(est.callbacks, net, None, est.max_iter, 1, X.shape[0])
 
     def loss_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
         net.params[...] = x
-        value = objective(X, Y, sample_weight, training=False)
-        return value, net.grads.astype(np.float64)
+        return trainer.loss_and_gradient(), net.grads.astype(np.float64)
 
     def after_iteration(intermediate_result) -> None:
         if est.verbose:

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .. import losses
-from ._base import _FLOAT_DTYPES, BaseMLP, store_params
+from ._base import FLOAT_DTYPES, BaseMLP, stochastic_solver, store_params
 from ._docs import EXTRA_PARAMETERS, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 
 __all__ = ["MLPClassifier"]
@@ -93,7 +93,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     # -- hooks of BaseMLP ------------------------------------------------------------------
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=_FLOAT_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=FLOAT_DTYPES, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -148,7 +148,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self.n_outputs_ == 1
 
     # -- public API ------------------------------------------------------------------------
-    @available_if(lambda est: est._check_solver())
+    @available_if(stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 

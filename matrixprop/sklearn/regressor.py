@@ -9,7 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .. import losses
-from ._base import _FLOAT_DTYPES, BaseMLP, store_params
+from ._base import FLOAT_DTYPES, BaseMLP, stochastic_solver, store_params
 from ._docs import EXTRA_PARAMETERS, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._poisson import Exp, HalfPoissonDeviance
 
@@ -90,7 +90,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=_FLOAT_DTYPES, reset=reset)
+                             dtype=FLOAT_DTYPES, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self._is_poisson() and np.any(y < 0):
@@ -113,7 +113,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return r2_score(y, outputs, sample_weight=sample_weight)
 
     # -- public API ------------------------------------------------------------------------
-    @available_if(lambda est: est._check_solver())
+    @available_if(stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 
