@@ -66,7 +66,8 @@ def estimate(sizes: Sequence[int], *, activation: str, output_activation: str, d
     itemsize = np.dtype(dtype).itemsize
     layers = _layers(sizes, activation, output_activation, dropout)
     n_params = sum(layer.weight_size + layer.bias_size for layer in layers)
-    per_row = sum(_row_bytes(layer, dtype) for layer in layers)
+    per_row = sum(_row_bytes(layer, dtype, output=k == len(layers) - 1)
+                  for k, layer in enumerate(layers))
     gathered = batch_rows * (sizes[0] + sizes[-1]) * itemsize
     parts = {
         "parameters": n_params * itemsize,
@@ -86,10 +87,11 @@ def _layers(sizes, activation, output_activation, dropout) -> list[Dense]:
                   dropout=0.0 if i == last else dropout) for i in range(last + 1)]
 
 
-def _row_bytes(layer: Dense, dtype) -> int:
-    """Bytes of one row of the layer's workspace (whichever buffers its activation needs)."""
-    arrays = {id(value): value for value in vars(LayerWorkspace(layer, 1, dtype)).values()
-              if isinstance(value, np.ndarray)}
+def _row_bytes(layer: Dense, dtype, output: bool) -> int:
+    """Bytes of one row of the layer's workspace (whichever buffers its activation needs; the
+    output layer keeps its logits)."""
+    arrays = {id(value): value for value in vars(LayerWorkspace(layer, 1, dtype, keep_z=output))
+              .values() if isinstance(value, np.ndarray)}
     return sum(array.nbytes for array in arrays.values())
 
 

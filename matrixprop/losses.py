@@ -283,6 +283,7 @@ class BinaryCrossEntropy(Loss):
         return max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
 
     def _logit_terms_sum(self, Z, Y, work, extra, w):
+        extra = np.empty_like(Z) if extra is None else extra
         np.multiply(Z, Y, out=extra)  # z y
         np.subtract(Z, extra, out=work)  # z (1 - y)
         np.negative(extra, out=extra)  # -z y

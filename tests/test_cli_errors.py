@@ -135,7 +135,7 @@ def test_bad_csv_files(tmp_path, text):
 @pytest.fixture
 def model(tmp_path):
     path = tmp_path / "model.safetensors"
-    mp.MLP([64, 8, 10], "relu", "softmax", seed=0).save(
+    mp.save(mp.MLP([64, 8, 10], "relu", "softmax", seed=0),
         path, metadata={"loss": {"name": "cross_entropy", "reduction": "mean"},
                         "training": {"dataset": "digits"}})
     return path

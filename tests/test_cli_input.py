@@ -145,7 +145,7 @@ def test_the_estimate_matches_what_training_allocates(optimizer, dtype):
     assert estimate.parts["parameters"] == net.params.nbytes == estimate.parts["gradients"]
     assert estimate.parts["optimizer state"] == sum(
         a.nbytes for a in arrays if isinstance(a, np.ndarray))
-    row = {id(a): a for ws in net._workspace(1) for a in vars(ws).values()
+    row = {id(a): a for ws in net.workspace(1) for a in vars(ws).values()
            if isinstance(a, np.ndarray)}
     per_row = sum(a.nbytes for a in row.values())
     assert estimate.parts["prediction workspaces"] == 4 * per_row

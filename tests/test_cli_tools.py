@@ -34,7 +34,7 @@ def test_gradcheck_reports_failure_with_exit_code_1():
 
 
 def test_gradcheck_of_a_model_file(tmp_path):
-    path = mp.MLP([3, 4, 2], "tanh", "sigmoid", seed=0).save(
+    path = mp.save(mp.MLP([3, 4, 2], "tanh", "sigmoid", seed=0),
         tmp_path / "m.safetensors",
         metadata={"loss": {"name": "binary_cross_entropy", "reduction": "sum"}})
     result = call_main("gradcheck", path, "--json")

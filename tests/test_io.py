@@ -26,7 +26,7 @@ def _data(n=64, seed=0):
 @pytest.fixture
 def model_file(tmp_path):
     path = tmp_path / "model.safetensors"
-    _net().save(path, metadata={"loss": {"name": "cross_entropy", "reduction": "mean"}})
+    mp.save(_net(), path, metadata={"loss": {"name": "cross_entropy", "reduction": "mean"}})
     return path
 
 
@@ -58,7 +58,7 @@ def test_file_is_plain_safetensors_readable_by_torch(model_file):
 def test_save_replaces_atomically_and_leaves_no_temporary(tmp_path, monkeypatch):
     path = tmp_path / "m.safetensors"
     first = _net()
-    first.save(path)
+    mp.save(first, path)
     before = path.read_bytes()
 
     def crash(*args):
@@ -67,19 +67,19 @@ def test_save_replaces_atomically_and_leaves_no_temporary(tmp_path, monkeypatch)
     monkeypatch.setattr(os, "replace", crash)
     second = mp.MLP([5, 2, 3], seed=9)
     with pytest.raises(OSError, match="disk full"):
-        second.save(path)
+        mp.save(second, path)
     assert path.read_bytes() == before  # the old model is intact
     assert os.listdir(tmp_path) == ["m.safetensors"]  # and no temporary file is left
 
 
 def test_reserved_metadata_keys_are_refused(tmp_path):
     with pytest.raises(ValueError, match="reserved"):
-        _net().save(tmp_path / "m.safetensors", metadata={"architecture": {}})
+        mp.save(_net(), tmp_path / "m.safetensors", metadata={"architecture": {}})
     assert not (tmp_path / "m.safetensors").exists()
 
 
 def test_non_finite_metadata_becomes_null(tmp_path):
-    path = _net().save(tmp_path / "m.safetensors", metadata={"x": float("inf")})
+    path = mp.save(_net(), tmp_path / "m.safetensors", metadata={"x": float("inf")})
     assert io.read_model(path)[1]["x"] is None
 
 

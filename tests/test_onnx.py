@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import matrixprop as mp
+import matrixprop.onnx
 from matrixprop.activations import Activation
 from matrixprop.sklearn import MLPClassifier, MLPRegressor
 
@@ -26,7 +27,7 @@ def run(path, inputs):
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_exported_graph_computes_predict(tmp_path, hidden, output, dtype):
     net = mp.MLP([5, 8, 6, 3], hidden, output, seed=0, dtype=dtype)
-    path = net.to_onnx(tmp_path / "net.onnx")
+    path = mp.onnx.export(net, tmp_path / "net.onnx")
     outputs = run(path, X)
     assert outputs.dtype == np.float32 and outputs.shape == (64, 3)
     np.testing.assert_allclose(outputs, net.predict(X), rtol=1e-5, atol=1e-5)
@@ -36,7 +37,7 @@ def test_graph_layout(tmp_path):
     layers = [mp.Dense(5, 4, "relu", dropout=0.5), mp.Dense(4, 4, "identity", bias=False),
               mp.Dense(4, 2, "softmax")]
     net = mp.Network(layers, seed=0)
-    path = net.to_onnx(tmp_path / "net.onnx")
+    path = mp.onnx.export(net, tmp_path / "net.onnx")
     assert [p.name for p in tmp_path.iterdir()] == ["net.onnx"]  # no temporary file left
     model = onnx.load(path)
     assert [node.op_type for node in model.graph.node] == ["Gemm", "Relu", "Gemm", "Gemm",
@@ -54,11 +55,11 @@ def test_graph_layout(tmp_path):
 def test_fitted_estimators_export_their_network(tmp_path):
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, y)
-    probabilities = run(clf.network_.to_onnx(tmp_path / "clf.onnx"), X)
+    probabilities = run(mp.onnx.export(clf.network_, tmp_path / "clf.onnx"), X)
     np.testing.assert_allclose(probabilities, clf.predict_proba(X), rtol=1e-5, atol=1e-6)
     reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), max_iter=20, random_state=0)
     reg.fit(X, np.exp(X[:, 0]))
-    rates = run(reg.network_.to_onnx(tmp_path / "reg.onnx"), X)
+    rates = run(mp.onnx.export(reg.network_, tmp_path / "reg.onnx"), X)
     np.testing.assert_allclose(rates[:, 0], reg.predict(X), rtol=1e-5)
 
 
@@ -71,5 +72,5 @@ def test_an_activation_without_operator_is_refused(tmp_path):
 
     net = mp.Network([mp.Dense(2, 2, Cube())])
     with pytest.raises(ValueError, match="activation 'cube' has no ONNX operator"):
-        net.to_onnx(tmp_path / "net.onnx")
+        mp.onnx.export(net, tmp_path / "net.onnx")
     assert not any(tmp_path.iterdir())

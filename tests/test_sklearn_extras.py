@@ -169,7 +169,6 @@ def test_verbose_prints_the_epochs(capsys):
     (dict(accelerate="yes"), "accelerate must be True, False or 'auto', got 'yes'"),
     (dict(accelerate=1), "accelerate must be True, False or 'auto', got 1"),
     (dict(accelerate=True, dropout=0.2), "compiled epochs cannot run: dropout"),
-    (dict(accelerate=True, callbacks=[Recorder()]), "compiled epochs cannot run: per-batch"),
 ])
 def test_bad_parameters_are_named(params, message):
     with pytest.raises((ValueError, TypeError), match=message):

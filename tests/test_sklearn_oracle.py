@@ -39,7 +39,7 @@ def with_engine(params: dict, engine: str) -> dict:
     return {**params, "accelerate": "auto" if params.get("loss") == "poisson" else True}
 
 
-def assert_same_model(ours, theirs, *, curve=True, atol=1e-10):
+def assert_same_model(ours, theirs, *, curve=True, atol=1e-10, curve_rtol=1e-10):
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.n_layers_ == theirs.n_layers_
     assert ours.n_outputs_ == theirs.n_outputs_
@@ -51,11 +51,11 @@ def assert_same_model(ours, theirs, *, curve=True, atol=1e-10):
     if hasattr(theirs, "loss_curve_"):
         assert ours.t_ == theirs.t_
         if curve:
-            np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+            np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=curve_rtol)
             if theirs.best_loss_ is None:
                 assert ours.best_loss_ is None
             else:
-                assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-10, abs=0)
+                assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=curve_rtol, abs=0)
         if theirs.validation_scores_ is None:
             assert ours.validation_scores_ is None
         else:
@@ -96,7 +96,10 @@ def test_classifier_matches_sklearn(setting, target, engine):
     params = {**BASE, **CLASSIFIER_SETTINGS[setting]}
     theirs = sk.MLPClassifier(**params).fit(X, y)
     ours = mps.MLPClassifier(**with_engine(params, engine)).fit(X, y)
-    assert_same_model(ours, theirs)
+    # ours is the exact loss, from the logits; scikit-learn clips probabilities to
+    # [eps, 1 - eps], which caps the terms of saturated outputs (the unscaled multilabel
+    # counts saturate some): the same weights, curves apart by up to ~1e-7 relative there
+    assert_same_model(ours, theirs, curve_rtol=1e-6 if target == "multilabel" else 1e-10)
     np.testing.assert_array_equal(ours.classes_, theirs.classes_)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))

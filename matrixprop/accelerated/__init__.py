@@ -114,8 +114,8 @@ def _activation_reason(net) -> str | None:
 
     unknown = [layer.activation for layer in net.layers
                if activation_code(layer.activation) is None]
-    return (f"activation {unknown[0].name!r} ({type(unknown[0]).__name__}) has no compiled form "
-            "(a scalar rule of a registered activation)" if unknown else None)
+    return (f"activation {unknown[0].name!r} has no compiled form ({type(unknown[0]).__name__} "
+            "is not a registered activation with a scalar rule)" if unknown else None)
 
 
 def unsupported_reason(run) -> str | None:

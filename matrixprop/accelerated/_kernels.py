@@ -75,17 +75,17 @@ def _blas(name: str, n_args: int):
 _sgemm, _dgemm = _blas("sgemm", 13), _blas("dgemm", 13)
 _saxpy, _daxpy = _blas("saxpy", 6), _blas("daxpy", 6)
 
-def _dispatcher(rules, arity: int):
-    """One compiled ``pick(code, x0, ..)`` returning ``rules[code](x0, ..)``: numba can neither
+def _dispatcher(name: str, rules, arity: int):
+    """One compiled ``name(code, x0, ..)`` returning ``rules[code](x0, ..)``: numba can neither
     index a tuple of functions by a number known at run time nor pass ``*args`` on to a
     closure, so the chain of branches is written out as source, once per kernel import."""
     args = ", ".join(f"x{j}" for j in range(arity))
     branches = "".join(f"    if code == {code}:\n        return rule{code}({args})\n"
                        for code in range(len(rules) - 1))
-    source = f"def pick(code, {args}):\n{branches}    return rule{len(rules) - 1}({args})\n"
+    source = f"def {name}(code, {args}):\n{branches}    return rule{len(rules) - 1}({args})\n"
     namespace = {f"rule{code}": rule for code, rule in enumerate(rules)}
-    exec(compile(source, f"<matrixprop dispatch of {len(rules)} rules>", "exec"), namespace)
-    return _uncached(namespace["pick"])
+    exec(compile(source, f"<matrixprop {name}>", "exec"), namespace)
+    return _uncached(namespace[name])
 
 
 def _fingerprint(functions) -> str:
@@ -126,9 +126,9 @@ def _no_logit_term(z, y, lse):  # losses without one are never asked for it
 _RULES = [cls.scalar for cls in SCALAR_ACTIVATIONS] + [cls.scalar for cls in LOSSES] + [
     cls.logit_term for cls in LOSSES if cls.logit_term is not None]
 RULES_FINGERPRINT = _fingerprint(_RULES)
-_loss_term = _dispatcher([_inlined(cls.scalar) for cls in LOSSES], 2)
-_loss_logit_term = _dispatcher([_inlined(cls.logit_term or _no_logit_term) for cls in LOSSES],
-                               3)
+_loss_term = _dispatcher("_loss_term", [_inlined(cls.scalar) for cls in LOSSES], 2)
+_loss_logit_term = _dispatcher(
+    "_loss_logit_term", [_inlined(cls.logit_term or _no_logit_term) for cls in LOSSES], 3)
 
 
 @_compiled
@@ -150,10 +150,11 @@ def _softmax(Z, b, A, rows):
             A[i, j] /= total
 
 
-def _loop_of(f):
-    """The compiled loop A = f(Z + b), F = f'(Z + b) of one activation's scalar rule ``f``:
-    each activation gets its own tight loop (a branch on the activation inside the loop keeps
-    it from being vectorized). An empty ``F`` (inference) skips the derivative."""
+def _loop_of(activation: type):
+    """The compiled loop A = f(Z + b), F = f'(Z + b) of an activation class's scalar rule
+    ``f``: each activation gets its own tight loop (a branch on the activation inside the loop
+    keeps it from being vectorized). An empty ``F`` (inference) skips the derivative."""
+    f = _inlined(activation.scalar)
 
     def loop(param, Z, b, A, F, rows):
         m = Z.shape[1]
@@ -168,13 +169,17 @@ def _loop_of(f):
                 A[i, j] = a
                 F[i, j] = d
 
-    # not cached itself (a closure's cache key differs in every process): the cached kernels
-    # that call it keep the compiled loop
+    # numba names a compiled function by its module, qualified name and a counter of the
+    # process, and a kernel loaded from the disk cache calls its callees by those names: the
+    # closures of one factory, sharing a qualified name, could be taken for each other once the
+    # counter runs differently, so each loop gets a name of its own. Not cached itself (a
+    # closure's cache key differs in every process): the cached kernels keep the compiled loop.
+    loop.__name__ = loop.__qualname__ = f"_loop_{activation.__module__}_{activation.__name__}"
     return _uncached(loop)
 
 
-_activation_loop = _dispatcher([_loop_of(_inlined(cls.scalar)) for cls in SCALAR_ACTIVATIONS],
-                               6)
+_activation_loop = _dispatcher(
+    "_activation_loop", [_loop_of(cls) for cls in SCALAR_ACTIVATIONS], 6)
 
 
 @_uncached
