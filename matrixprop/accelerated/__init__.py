@@ -122,17 +122,18 @@ def unsupported_reason(run) -> str | None:
     """Why the compiled epochs cannot run ``run`` (a :class:`matrixprop.engines.Run`), or
     None when they can."""
     net = run.net
-    reason = _activation_reason(net)
-    if reason is not None:
-        return reason
-    from ._kernels import RULES, loss_code
-
+    # first what needs no kernels (loading them loads SciPy's BLAS, with its own threads)
     if any(layer.dropout for layer in net.layers):
         return "dropout draws its masks with NumPy's generator"
     if run.gradient_hooks:
         return "gradient hooks are Python callables"
     if run.shards is not None:
         return "data-parallel training all-reduces each gradient between its steps"
+    reason = _activation_reason(net)
+    if reason is not None:
+        return reason
+    from ._kernels import RULES, loss_code
+
     if loss_code(run.loss) is None:
         return f"loss {run.loss.name!r} ({type(run.loss).__name__}) has no compiled form"
     if run.optimizer.compiled_form() not in RULES:
