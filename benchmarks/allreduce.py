@@ -7,7 +7,7 @@ Run as a script, it measures (in about half a minute):
 2. [784,256,128,10] relu/softmax at batch 1024 on random MNIST-shaped data: ``--ranks`` ranks x 1
    BLAS thread against 1 process x ``--ranks`` threads, with the all-reduce share of a step;
 3. the cost of the distributed machinery for one process (per ``fit`` call; none per step);
-4. the single-thread step time of each network of GUIDE section 7 at two shard sizes;
+4. the single-thread step time of each network of `cases.CASES` at two shard sizes;
 
 then prints the predicted step time and efficiency of 2 to 64 ranks for those networks (the
 model is described in docs/distributed.md)::

@@ -1,4 +1,4 @@
-"""The benchmark's configurations (GUIDE section 7) and the data they run on."""
+"""The benchmark's configurations and the data they run on."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ other processes share. With ``--mnist DIR`` both are fitted on MNIST's 60,000 tr
 ``--mnist-max-iter`` caps the epochs.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/sklearn_compare.py \\
-        --mnist ../shared/datasets
+        --mnist DIR   # a folder with the MNIST IDX files
 """
 
 from __future__ import annotations

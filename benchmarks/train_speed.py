@@ -1,6 +1,6 @@
 """Training speed of matrixprop beside PyTorch, scikit-learn, JAX and the GEMM bound, in ONE run.
 
-For each configuration of GUIDE section 7 every contender is warmed up once, then run once in
+For each configuration of ``cases.CASES`` every contender is warmed up once, then run once in
 turn in each of ``--repeats`` repetitions (paired) on the same data. The table gives the median
 samples/s of each contender and the median over the repetitions of the paired ratios
 matrixprop/other. ``--optimizer`` and ``--dtype`` run every row with another optimizer or in

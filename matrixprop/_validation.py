@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # the loss modules import this one
-    from .losses import Loss
 
 
 def positive_int(value, name: str) -> int:
@@ -105,8 +101,9 @@ def inputs(X, n_features: int, dtype, name: str = "X", *, finite: bool = True) -
     return X
 
 
-def targets(Y, n_samples: int, n_outputs: int, loss: Loss, dtype) -> np.ndarray:
-    """Targets as a (n_samples, n_outputs) array of ``dtype``.
+def targets(Y, n_samples: int, n_outputs: int, loss, dtype) -> np.ndarray:
+    """Targets as a (n_samples, n_outputs) array of ``dtype``, checked by ``loss`` (a
+    :class:`matrixprop.losses.Loss`: its ``check_targets``).
 
     A 1-D ``Y`` holds class labels (integers in [0, n_outputs)) when the network has more than
     one output, and the target values when it has one.
@@ -126,7 +123,7 @@ def targets(Y, n_samples: int, n_outputs: int, loss: Loss, dtype) -> np.ndarray:
         )
     Y = np.ascontiguousarray(Y, dtype=dtype)
     check_finite(Y, "Y")
-    _check_target_range(Y, loss)
+    loss.check_targets(Y)
     return Y
 
 
@@ -146,20 +143,6 @@ def one_hot_labels(labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
     out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
     return out
-
-
-def _check_target_range(Y: np.ndarray, loss: Loss) -> None:
-    if loss.name in ("cross_entropy", "binary_cross_entropy"):
-        if Y.min() < 0 or Y.max() > 1:
-            raise ValueError(f"loss {loss.name!r} needs targets in [0, 1]")
-    if loss.name == "cross_entropy":
-        sums = Y.sum(axis=1, dtype=np.float64)
-        if not np.allclose(sums, 1.0, atol=1e-3):
-            row = int(np.argmax(np.abs(sums - 1.0)))
-            raise ValueError(
-                f"loss 'cross_entropy' needs target rows that sum to 1 (one-hot or "
-                f"probabilities); row {row} sums to {sums[row]:.4g}"
-            )
 
 
 def sample_weights(w, n_samples: int, dtype) -> np.ndarray | None:

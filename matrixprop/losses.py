@@ -111,6 +111,12 @@ class Loss:
                 f"{self.required_output!r}, or a loss that takes any output ('mse', 'half_sse')"
             )
 
+    def check_targets(self, Y: np.ndarray) -> None:
+        """Raise ValueError unless ``Y`` holds targets this loss takes (the two that need
+        probabilities need targets in [0, 1])."""
+        if self.required_output is not None and (Y.min() < 0 or Y.max() > 1):
+            raise ValueError(f"loss {self.name!r} needs targets in [0, 1]")
+
     def __call__(self, A, Y, sample_weight=None) -> float:
         """The loss value for outputs ``A`` and targets ``Y`` (probabilities: the logarithms
         of cross-entropies are clamped as PyTorch's ``BCELoss`` clamps them; the networks'
@@ -234,6 +240,16 @@ class CrossEntropy(Loss):
     def logit_term(z, y, lse):
         """One element's term from its logit ``z`` and its row's log-sum-exp ``lse``."""
         return y * (lse - z) if y != 0.0 else 0.0
+
+    def check_targets(self, Y):
+        super().check_targets(Y)
+        sums = Y.sum(axis=1, dtype=np.float64)
+        if not np.allclose(sums, 1.0, atol=1e-3):
+            row = int(np.argmax(np.abs(sums - 1.0)))
+            raise ValueError(
+                f"loss 'cross_entropy' needs target rows that sum to 1 (one-hot or "
+                f"probabilities); row {row} sums to {sums[row]:.4g}"
+            )
 
     def _logit_terms_sum(self, Z, Y, work, extra, w):
         top = np.max(Z, axis=1, keepdims=True)  # the shift that keeps exp from overflowing

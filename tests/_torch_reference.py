@@ -1,7 +1,7 @@
 """Test helpers: the float64 PyTorch twin of a matrixprop network, and the losses' definitions.
 
-Everything here is written from the definitions (GUIDE section 2, ``matrixprop/losses.py``), not
-from the engine, so that the tests compare two independent computations.
+Everything here is written from the definitions (the README's equations, ``matrixprop/losses.py``),
+not from the engine, so that the tests compare two independent computations.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import torch.nn.functional as F
 
 import matrixprop as mp
 
-HIDDEN_ACTIVATIONS = (
-    "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
-)
+# every registered activation: a new one fails here until it has its PyTorch twin below
+HIDDEN_ACTIVATIONS = tuple(cls.name for cls in mp.activations.classes() if not cls.output_only)
 OUTPUT_ACTIVATIONS = HIDDEN_ACTIVATIONS + ("softmax",)
 REDUCTIONS = ("mean", "sum", "batchmean")
 LEGAL_PAIRS = (
@@ -48,6 +47,7 @@ def torch_activation(activation: mp.activations.Activation):
         # matrixprop's softplus never switches to the identity: move torch's switch out of reach
         "softplus": lambda z: F.softplus(z, beta=1.0, threshold=1e9),
         "gelu": lambda z: F.gelu(z, approximate="tanh"),
+        "silu": F.silu,
         "softmax": lambda z: torch.softmax(z, dim=1),
     }
     return functions[name]

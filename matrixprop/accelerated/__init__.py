@@ -16,13 +16,13 @@ over the cores, as much again for its parallel kernel); numba caches them on dis
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 
 import numpy as np
 
 from .._validation import check_finite
+from ._available import available, load_blas
 from ._split import run_split, shared_blas
 
 __all__ = ["available", "load_blas", "check_accelerate", "predictor", "unsupported_reason",
@@ -59,21 +59,6 @@ def _note_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_note_fork)
-
-
-def available() -> bool:
-    """Whether numba is installed, and SciPy, whose BLAS the kernels call."""
-    return all(importlib.util.find_spec(name) is not None for name in ("numba", "scipy"))
-
-
-def load_blas() -> bool:
-    """Load SciPy's BLAS, the one the kernels call, so that threadpoolctl sees (and limits) it
-    before any kernel runs; returns whether the compiled engine is available."""
-    if not available():
-        return False
-    import scipy.linalg.cython_blas  # noqa: F401
-
-    return True
 
 
 def check_accelerate(value):

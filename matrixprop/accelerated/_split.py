@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from ._available import load_blas
+
 __all__ = ["run_split", "shared_blas", "split_rows"]
 
 MIN_ROWS_PER_THREAD = 512  # below, starting a thread costs more than its share saves
@@ -40,8 +42,6 @@ def _blas_libraries():
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    from . import load_blas
-
     load_blas()
     return ThreadpoolController().select(user_api="blas")
 

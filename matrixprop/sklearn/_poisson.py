@@ -2,7 +2,7 @@
 the half Poisson deviance, as a matrixprop activation and loss.
 
 With the pair matched, the output delta is the fused ``D_L = c (A - Y)``, as for the other
-canonical pairs (GUIDE section 2).
+canonical pairs (see :mod:`matrixprop.losses`).
 """
 
 from __future__ import annotations
