@@ -23,8 +23,8 @@ class DivergenceGuard(Callback):
 
     Put it first in the callback list, so that it runs before callbacks that save the network.
     At the end of each epoch it checks the weights and the last step's gradient; with
-    ``every_step`` it checks the gradient after every step too, which needs the NumPy engine
-    (per-batch callbacks turn the compiled epochs of :mod:`matrixprop.accelerated` off). Without
+    ``every_step`` it checks the gradient after every step too (a per-batch callback: the
+    compiled engine then runs each step as a call of its own, slower at small batches). Without
     it, a non-finite gradient in the middle of an epoch makes the weights non-finite, so the next
     step's loss is non-finite and :func:`matrixprop.fit` stops there, naming that step.
 

@@ -4,9 +4,9 @@ split their rows over the cores: see ``_split``).
 
 :func:`matrixprop.fit`, :meth:`Network.predict <matrixprop.Network.predict>` and the
 scikit-learn estimators use them by default (``accelerate="auto"``) when both are installed and
-the run needs nothing that only the NumPy engine offers (dropout, gradient hooks, per-batch
-callbacks, data-parallel training, an activation, loss or optimizer subclass without a compiled
-form); ``accelerate=False`` forces the NumPy engine and ``accelerate=True`` raises if the
+the run needs nothing that only the NumPy engine offers (dropout, gradient hooks,
+data-parallel training, an activation, loss or optimizer without a compiled form; see
+:mod:`matrixprop.engines`); ``accelerate=False`` forces the NumPy engine and ``accelerate=True`` raises if the
 compiled path cannot run. Both paths compute the same equations and agree to float rounding
 (tested); the compiled one fuses passes, so its roundings may fall differently.
 

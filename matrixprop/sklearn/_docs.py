@@ -72,7 +72,7 @@ EXTRA_PARAMETERS = """\
     accelerate : "auto", True or False, default="auto"
         Whether the stochastic solvers run their epochs compiled (``pip install
         "matrixprop[fast]"``, numba): "auto" when numba is installed and the fit allows it (no
-        dropout, no per-batch callbacks, not the Poisson loss), True to require it, False for
+        dropout, not the Poisson loss), True to require it, False for
         the NumPy engine. Both compute the same updates, equal to float rounding.
 """
 
