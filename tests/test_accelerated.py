@@ -246,12 +246,15 @@ def test_batch_callbacks_run_on_the_compiled_engine_step_by_step():
         seen = []
 
         class EveryBatch(mp.Callback):
+            def __init__(self, seen):
+                self.seen = seen
+
             def on_batch_end(self, state):
-                seen.append((state.step, state.batch_loss))
+                self.seen.append((state.step, state.batch_loss))
 
         net = mp.MLP([6, 3], "softmax", seed=0, dtype="float64")
         history = mp.fit(net, X, LABELS, batch_size=10, epochs=2, seed=0,
-                         callbacks=[EveryBatch()], accelerate=accelerate)
+                         callbacks=[EveryBatch(seen)], accelerate=accelerate)
         runs.append((seen, net.params.copy(), history.engine))
     (numpy_seen, numpy_params, numpy_engine), (seen, params, engine) = runs
     assert (numpy_engine, engine) == ("numpy", "compiled")

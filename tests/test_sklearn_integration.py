@@ -66,7 +66,8 @@ def test_saved_model_predicts_identically_and_partial_fit_continues(solver):
     est.partial_fit(X[first], y[first], classes=np.unique(y))
     for loaded in _round_trips(est):
         np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
-        assert loaded._solver.optimizer.t == est._solver.optimizer.t  # the optimizer state came along
+        # the optimizer state came along
+        assert loaded._solver.optimizer.t == est._solver.optimizer.t
         reference = pickle.loads(pickle.dumps(est))  # an untouched copy to continue alike
         for model in (loaded, reference):
             model.partial_fit(X[second], y[second])

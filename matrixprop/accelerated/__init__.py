@@ -6,9 +6,10 @@ split their rows over the cores: see ``_split``).
 scikit-learn estimators use them by default (``accelerate="auto"``) when both are installed and
 the run needs nothing that only the NumPy engine offers (dropout, gradient hooks,
 data-parallel training, an activation, loss or optimizer without a compiled form; see
-:mod:`matrixprop.engines`); ``accelerate=False`` forces the NumPy engine and ``accelerate=True`` raises if the
-compiled path cannot run. Both paths compute the same equations and agree to float rounding
-(tested); the compiled one fuses passes, so its roundings may fall differently.
+:mod:`matrixprop.engines`); ``accelerate=False`` forces the NumPy engine and
+``accelerate=True`` raises if the compiled path cannot run. Both paths compute the same
+equations and agree to float rounding (tested); the compiled one fuses passes, so its roundings
+may fall differently.
 
 The first call compiles the kernels (10 to 20 seconds; the first training whose steps split
 over the cores, as much again for its parallel kernel); numba caches them on disk afterwards.

@@ -75,17 +75,18 @@ def _blas(name: str, n_args: int):
 _sgemm, _dgemm = _blas("sgemm", 13), _blas("dgemm", 13)
 _saxpy, _daxpy = _blas("saxpy", 6), _blas("daxpy", 6)
 
-def _dispatcher(name: str, rules, arity: int):
+def _dispatcher(name: str, rules, arity: int, compile_as=None):
     """One compiled ``name(code, x0, ..)`` returning ``rules[code](x0, ..)``: numba can neither
     index a tuple of functions by a number known at run time nor pass ``*args`` on to a
-    closure, so the chain of branches is written out as source, once per kernel import."""
+    closure, so the chain of branches is written out as source, once per kernel import.
+    ``compile_as``: the decorator (default: a function of its own, not cached)."""
     args = ", ".join(f"x{j}" for j in range(arity))
     branches = "".join(f"    if code == {code}:\n        return rule{code}({args})\n"
                        for code in range(len(rules) - 1))
     source = f"def {name}(code, {args}):\n{branches}    return rule{len(rules) - 1}({args})\n"
     namespace = {f"rule{code}": rule for code, rule in enumerate(rules)}
     exec(compile(source, f"<matrixprop {name}>", "exec"), namespace)
-    return _uncached(namespace[name])
+    return (compile_as or _uncached)(namespace[name])
 
 
 def _fingerprint(functions) -> str:
@@ -126,9 +127,11 @@ def _no_logit_term(z, y, lse):  # losses without one are never asked for it
 _RULES = [cls.scalar for cls in SCALAR_ACTIVATIONS] + [cls.scalar for cls in LOSSES] + [
     cls.logit_term for cls in LOSSES if cls.logit_term is not None]
 RULES_FINGERPRINT = _fingerprint(_RULES)
-_loss_term = _dispatcher("_loss_term", [_inlined(cls.scalar) for cls in LOSSES], 2)
+# inlined: they run once per output element, where the cost of a call shows (benchmarks/README.md)
+_loss_term = _dispatcher("_loss_term", [_inlined(cls.scalar) for cls in LOSSES], 2, _inlined)
 _loss_logit_term = _dispatcher(
-    "_loss_logit_term", [_inlined(cls.logit_term or _no_logit_term) for cls in LOSSES], 3)
+    "_loss_logit_term", [_inlined(cls.logit_term or _no_logit_term) for cls in LOSSES], 3,
+    _inlined)
 
 
 @_compiled
