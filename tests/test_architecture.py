@@ -57,3 +57,9 @@ def test_the_faces_drive_the_one_training_loop(face):
                 if "optimizer.step()" in path.read_text()]
     # explain shows the article's single update, on a copy of the network
     assert sorted(steppers) == ["engines.py", "explain/compute.py"]
+
+
+def test_ruff_is_clean():
+    result = _run(sys.executable, "-m", "ruff", "check", "matrixprop", "tests", "benchmarks",
+                  "examples", "fuzz")
+    assert result.returncode == 0, result.stdout

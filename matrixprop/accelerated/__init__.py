@@ -33,8 +33,8 @@ __all__ = ["available", "load_blas", "check_accelerate", "predictor", "unsupport
 # core and this much work per step (rows x weights, the multiply-adds of one product pass:
 # below, the step's two parallel launches cost more than the split saves), for networks
 # whose parameters take at most this many bytes: every core then reads all the weights, which
-# costs more than the split saves once they outgrow the caches (on 2 cores: 0.3 to 2.7 MB
-# gained 1% to 14%, 7.4 MB lost 2% to 6%)
+# costs more than the split saves once they outgrow the caches. The measurements behind these
+# thresholds, and the next two, are in benchmarks/README.md ("The compiled engine's thresholds").
 MIN_ROWS_PER_SHARE = 64
 MIN_SPLIT_WORK = 1 << 22
 MAX_SPLIT_BYTES = 4 << 20
@@ -42,13 +42,11 @@ MAX_SPLIT_BYTES = 4 << 20
 # when its batch holds at least this many input values per weight (and the shares' products
 # take at most MAX_SPLIT_BYTES): each core then reads only rows it gathered and computed, at
 # the price of a pass over the weights per step; otherwise each share's output units take
-# their product over the whole batch (on 2 cores: [784,256,128,10] at batch 1024 2% to 4%
-# faster, scikit-learn's [784,100,10] at batch 200 5% to 6%, at batch 128 3% slower)
+# their product over the whole batch
 ROW_SUMS_MIN_INPUTS_PER_WEIGHT = 1.0
 # Up to this many rows a whole step computes each layer's Z^T = W A_prev^T, whose layout
 # OpenBLAS multiplies faster at small batches than Z = A_prev W^T (it packs W transposed for
-# the latter, in every call): at 32 rows 1.25x faster on one thread and 1.4x on two, at 128
-# rows 1.04x, at 512 the same
+# the latter, in every call), a gain that fades as the batch grows
 TRANSPOSED_FORWARD_MAX_ROWS = 64
 _forked = False  # whether this process is a fork of another (see _training_shares)
 
@@ -74,7 +72,7 @@ def predictor(accelerate, net) -> Callable[[np.ndarray, np.ndarray, int], None] 
     code, when ``accelerate`` asks for it and ``net``'s activations have compiled forms; else
     None (with ``accelerate=True``, a ValueError that says why). It raises the ValueError of
     :func:`check_finite` for a NaN or an infinity in ``X``, found on the way (a pass of its
-    own over a large ``X`` costs 5% of the prediction)."""
+    own over a large ``X`` would cost a noticeable part of the prediction)."""
     return _if_allowed(accelerate, "compiled prediction", lambda: _activation_reason(net),
                        lambda: _Predictor(net))
 

@@ -127,7 +127,7 @@ def _no_logit_term(z, y, lse):  # losses without one are never asked for it
 _RULES = [cls.scalar for cls in SCALAR_ACTIVATIONS] + [cls.scalar for cls in LOSSES] + [
     cls.logit_term for cls in LOSSES if cls.logit_term is not None]
 RULES_FINGERPRINT = _fingerprint(_RULES)
-# inlined: they run once per output element, where the cost of a call shows (benchmarks/README.md)
+# inlined: they run once per output element, where the cost of a call shows
 _loss_term = _dispatcher("_loss_term", [_inlined(cls.scalar) for cls in LOSSES], 2, _inlined)
 _loss_logit_term = _dispatcher(
     "_loss_logit_term", [_inlined(cls.logit_term or _no_logit_term) for cls in LOSSES], 3,
@@ -484,7 +484,7 @@ def _gather(data, order, first, r0, r1, xb, yb, wb, lb):
 
 
 # The two passes below are inlined into the step kernels (a call that passes their ~40
-# arrays costs about a microsecond in reference counts: 6% of a step at batch 10). In the
+# arrays costs reference counts that show at small batches). In the
 # parallel kernel, numba's analysis of inlined code asserts that an array variable assigned
 # twice keeps one shape, so the choices between arrays of different shapes are the calls
 # below, as is the squared norm (numba makes NumPy reductions there parallel loops).

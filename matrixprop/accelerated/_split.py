@@ -7,7 +7,7 @@ At inference batches BLAS's threads spend a noticeable part of each product sync
 the bias-and-activation passes between products run on one core. Handing each BLAS thread a
 near-equal range of the rows instead (one Python thread each, in compiled code that releases
 the GIL), with BLAS held to a share of its threads during the call, keeps every core busy on
-its own rows: on 2 cores, batch 1024, 353k samples/s unsplit against 375k split.
+its own rows (measured in benchmarks/README.md).
 
 BLAS's thread count is a setting of the whole process: while a split runs, BLAS work in other
 threads (a training, another prediction) runs with the reduced count too. One split runs at a
