@@ -181,6 +181,8 @@ class CheckpointCallback(Callback):
 
     def on_epoch_end(self, state: TrainingState) -> None:
         self.history.append(state.epoch, dict(state.logs))
+        self.history.engine = state.history.engine  # the engine of this run's epochs
+        self.history.engine_reason = state.history.engine_reason
         save_checkpoint(self.path, state.network, state.optimizer, epoch=state.epoch + 1,
                         seed=self.seed, history=self.history, metadata=self.metadata)
 

@@ -51,6 +51,8 @@ def test_metrics_json_content_and_types(default_run):
     assert config["output_activation"] == "softmax"  # cross-entropy's natural output
     assert config["optimizer"]["name"] == "adam" and config["optimizer"]["lr"] == 0.001
     assert metrics["epochs"] == config["epochs"]
+    # numba is installed here, and the progress bar's per-batch updates run compiled too
+    assert metrics["engine"] == {"name": "compiled", "why_not_compiled": None}
     assert metrics["dataset"]["n_train"] + metrics["dataset"]["n_validation"] == 1437
     assert metrics["versions"]["numpy"] == np.__version__
     assert metrics["versions"]["matrixprop"] == mp.__version__

@@ -149,7 +149,7 @@ def test_verbose_prints_the_epochs(capsys):
     clf = MLPClassifier(**PARAMS, verbose=True, early_stopping=True).fit(X, y)
     out = capsys.readouterr().out
     assert out.count("Iteration") == clf.n_iter_ == out.count("Validation score:")
-    assert out.startswith(f"Iteration 1, loss = {clf.loss_curve_[0]:.8f}\n")
+    assert out.startswith(f"Engine: compiled\nIteration 1, loss = {clf.loss_curve_[0]:.8f}\n")
     assert "for 10 consecutive epochs. Stopping." in out
 
 

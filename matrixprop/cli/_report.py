@@ -39,6 +39,7 @@ def metrics(setup: Setup, history: History, test: dict, best_epoch: int | None) 
         "train_seconds": seconds,
         "samples_per_second": n_train * len(history) / seconds if seconds > 0 else None,
         "epochs": len(history),
+        "engine": {"name": history.engine, "why_not_compiled": history.engine_reason},
         "best_epoch": None if best_epoch is None or best_epoch < 0 else best_epoch + 1,
         "final": last,
         "dataset": {
@@ -77,6 +78,10 @@ def print_summary(document: dict, out: Path) -> None:
     table.add_row("network", f"{config['layers']} {config['activation']} -> "
                   f"{config['output_activation']}")
     table.add_row("epochs", str(document["epochs"]))
+    engine = document["engine"]
+    if engine["name"] is not None:
+        table.add_row("engine", engine["name"] + (f" ({engine['why_not_compiled']})"
+                                                  if engine["why_not_compiled"] else ""))
     for key, value in document["final"].items():
         table.add_row(f"final {key.replace('_', ' ')}", f"{value:.4f}")
     table.add_row("test loss", f"{document['test_loss']:.4f}")

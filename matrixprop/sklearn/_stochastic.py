@@ -174,6 +174,9 @@ class StochasticSolver:
                           batch_size=_batch_size(est.batch_size, X.shape[0]),
                           l2=est.alpha, l2_per_batch=True, sample_weight=sample_weight,
                           accelerate=est.accelerate, order=shuffled, halt=False)
+        if est.verbose:
+            reason = trainer.engine.reason
+            print(f"Engine: {trainer.engine.name}" + (f" ({reason})" if reason else ""))
         epochs = 1 if incremental else est.max_iter
         convergence = Convergence(self, validation)
         est.n_iter_ = 0
