@@ -6,6 +6,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from .._version import __version__
@@ -80,8 +81,8 @@ def print_summary(document: dict, out: Path) -> None:
     table.add_row("epochs", str(document["epochs"]))
     engine = document["engine"]
     if engine["name"] is not None:
-        table.add_row("engine", engine["name"] + (f" ({engine['why_not_compiled']})"
-                                                  if engine["why_not_compiled"] else ""))
+        why = f" ({engine['why_not_compiled']})" if engine["why_not_compiled"] else ""
+        table.add_row("engine", escape(engine["name"] + why))  # the reason may hold [brackets]
     for key, value in document["final"].items():
         table.add_row(f"final {key.replace('_', ' ')}", f"{value:.4f}")
     table.add_row("test loss", f"{document['test_loss']:.4f}")
