@@ -38,7 +38,13 @@ class History:
 
     Keys: ``loss`` (the data loss, without the L2 term), ``accuracy`` (classification: the
     running accuracy of the training batches), ``val_loss``, ``val_accuracy`` (with validation
-    data), ``lr``, ``epoch_seconds``, ``samples_per_second``.
+    data), ``lr``, ``epoch_seconds``, ``samples_per_second``. The loss is the exact one, taken
+    from the output layer's logits for the cross-entropies (as PyTorch's losses on logits), on
+    either engine; with scikit-learn's per-batch L2 it includes the L2 term.
+
+    Attributes besides the metrics: ``engine`` ("numpy" or "compiled", the engine that ran the
+    epochs), ``engine_reason`` (why not the compiled one, when it did not run), ``stopped``
+    (whether a callback asked the training to stop), ``best_epoch`` (set by early stopping).
     """
 
     def __init__(self, engine: str | None = None, engine_reason: str | None = None):
