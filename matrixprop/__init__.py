@@ -3,6 +3,11 @@
 >>> import matrixprop as mp
 >>> net = mp.MLP([2, 2, 1], activation="sigmoid", seed=0)
 >>> history = mp.fit(net, X, y, loss="half_sse", optimizer=mp.optimizers.SGD(lr=0.5))
+
+Where the code speaks of "the article" it means the blog post "Backpropagation - Matrix Form"
+(August 5, 2023), whose equations it follows and whose one error it corrects (the README
+says which); "the book" is Michael Nielsen's *Neural Networks and Deep Learning* (2015,
+http://neuralnetworksanddeeplearning.com), whose networks and costs it reproduces.
 """
 
 from . import activations, callbacks, distributed, initializers, losses, optimizers, schedules
