@@ -136,10 +136,21 @@ def set_field(page, selector: str, text: str) -> None:
 
 
 def small_xor_network(page) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.select_option("#dataset", "xor")
     page.wait_for_function("document.querySelectorAll('.input-label').length === 2 && "
                            "document.getElementById('dataset').value === 'xor'")
-    set_field(page, "#layers", "1")
+    # the dataset's own reply rewrites the form, and may come after the field is typed (the
+    # default dataset has two inputs too): type it until the network shows the one layer
+    for _ in range(10):
+        set_field(page, "#layers", "1")
+        try:
+            page.wait_for_function("document.querySelectorAll('button.node').length === 5",
+                                   timeout=3000)
+            break
+        except PlaywrightTimeout:
+            continue
     page.wait_for_function("document.querySelectorAll('button.node').length === 5")
     page.select_option("#speed", "")
 
