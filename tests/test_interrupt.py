@@ -39,12 +39,16 @@ def _start(args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _interrupt_after_a_checkpoint(process, out, signals=1, gap=0.05):
+def _interrupt_after_a_checkpoint(process, out, signals=1, gap=0.05, settle=0.0):
+    """SIGINT ``signals`` times, ``gap`` apart, ``settle`` seconds after the first checkpoint
+    appears (the checkpoint is written before the epoch's last callbacks run: a signal at once
+    may land before them, and the run then ends within the gap)."""
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.safetensors").exists():
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    time.sleep(settle)
     for _ in range(signals):
         process.send_signal(signal.SIGINT)
         time.sleep(gap)
@@ -83,7 +87,8 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = _args(data, out, EPOCHS) + ["--batch-size", "1", "--dropout", "0.1",
                                        "--validation-fraction", "0"]
-    code, _, stderr = _interrupt_after_a_checkpoint(_start(args), out, signals=2, gap=0.02)
+    code, _, stderr = _interrupt_after_a_checkpoint(_start(args), out, signals=2, gap=0.02,
+                                                    settle=0.05)
     assert code == 130, stderr
     epoch = load_checkpoint(out / "checkpoint.safetensors").epoch
     last = stderr.strip().splitlines()[-1]
