@@ -118,3 +118,23 @@ def test_the_reported_loss_is_pytorchs_from_the_logits_when_outputs_saturate(out
         reported[f"{history.engine} validation"] = validated["val_loss"][0]
     for way, value in reported.items():
         assert value == pytest.approx(expected, rel=1e-10), way
+
+
+def test_a_subclass_of_a_registered_component_keeps_to_the_numpy_engine():
+    """Its NumPy form may differ from its parent's compiled rule: "auto" runs it in NumPy,
+    True says why not."""
+    class SteeperTanh(mp.activations.Tanh):
+        def forward(self, Z, out):
+            return super().forward(2.0 * Z, out)
+
+    net = mp.Network([mp.Dense(5, 4, SteeperTanh()), mp.Dense(4, 3, "softmax")], seed=0)
+    assert mp.fit(net, X, LABELS, epochs=1).engine == "numpy"
+    with pytest.raises(ValueError, match="activation 'tanh' has no compiled form"):
+        mp.fit(net, X, LABELS, epochs=1, accelerate=True)
+
+    class Halved(mp.losses.HalfSSE):
+        pass
+
+    net = mp.MLP([5, 4, 3], "tanh", "identity", seed=0)
+    with pytest.raises(ValueError, match="loss 'half_sse' .Halved. has no compiled form"):
+        mp.fit(net, X, np.eye(3)[LABELS], loss=Halved(), epochs=1, accelerate=True)

@@ -107,17 +107,18 @@ LOSSES = tuple(losses.classes())
 
 
 def activation_code(activation) -> int | None:
-    """The kernels' code for ``activation``, or None when it has no compiled form."""
-    if activation.scalar is None:
-        return SOFTMAX if isinstance(activation, activations.Softmax) else None
+    """The kernels' code for ``activation``, or None when it has no compiled form: its class
+    must be a registered one (a subclass may have changed its NumPy form)."""
+    if type(activation) is activations.Softmax:
+        return SOFTMAX
     return next((code for code, cls in enumerate(SCALAR_ACTIVATIONS)
-                 if type(activation).scalar is cls.scalar), None)
+                 if type(activation) is cls), None)
 
 
 def loss_code(loss) -> int | None:
-    """The kernels' code for ``loss``, or None when it has no compiled form."""
-    return next((code for code, cls in enumerate(LOSSES) if type(loss).scalar is cls.scalar
-                 and type(loss).logit_term is cls.logit_term), None)
+    """The kernels' code for ``loss``, or None when it has no compiled form (as for
+    :func:`activation_code`, its class must be a registered one)."""
+    return next((code for code, cls in enumerate(LOSSES) if type(loss) is cls), None)
 
 
 def _no_logit_term(z, y, lse):  # losses without one are never asked for it
