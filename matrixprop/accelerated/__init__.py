@@ -184,11 +184,11 @@ class _Predictor:
             check_finite(X, "X")
 
 
-def _new_batch_arrays(epochs: CompiledEngine, rows: int, transposed: bool) -> tuple:
+def _new_batch_arrays(engine: CompiledEngine, rows: int, transposed: bool) -> tuple:
     """The kernel's arrays for batches of ``rows`` rows: activations, derivatives, deltas, the
     gathered batch (inputs, targets, weights, labels), and each layer's scratch for Z^T,
     (n_out, rows) when ``transposed``, else (n_out, 0)."""
-    net, dtype = epochs.net, epochs.net.dtype
+    net, dtype = engine.net, engine.net.dtype
     widths = [layer.n_out for layer in net.layers]
     return (
         tuple(np.empty((rows, m), dtype) for m in widths),  # A
@@ -196,8 +196,8 @@ def _new_batch_arrays(epochs: CompiledEngine, rows: int, transposed: bool) -> tu
         tuple(np.empty((rows, m), dtype) for m in widths),  # D
         np.empty((rows, net.n_inputs), dtype),
         np.empty((rows, net.n_outputs), dtype),
-        np.empty(rows if epochs.weights.size else 0, dtype),
-        np.empty(rows if epochs.labels.size else 0, np.int64),
+        np.empty(rows if engine.weights.size else 0, dtype),
+        np.empty(rows if engine.labels.size else 0, np.int64),
         tuple(np.empty((m, rows if transposed else 0), dtype) for m in widths),  # Z^T
     )
 
@@ -309,8 +309,9 @@ class CompiledEngine:
         order = np.arange(n) if order is None else order
         total, hits, first_bad, step = 0.0, 0, -1, 0
         per_sample = run.loss.scale_form()[0]
+        rule = self._rule_arrays()  # once per epoch: with on_batch there is a call per step
         for start, stop, rows in _step_ranges(n, run.batch_size, on_batch is not None):
-            part, part_hits, bad = self._run_steps(order, start, stop, rows)
+            part, part_hits, bad = self._run_steps(rule, order, start, stop, rows)
             total += part
             hits += part_hits
             if bad >= 0 and first_bad < 0:
@@ -322,14 +323,24 @@ class CompiledEngine:
             step += (stop - start) // rows
         return total, hits, first_bad
 
-    def _run_steps(self, order, start: int, stop: int, rows: int) -> tuple[float, int, int]:
-        """The steps over ``order[start:stop]`` in batches of ``rows``, in one kernel call."""
-        run, net, opt = self.run, self.net, self.run.optimizer
+    def _rule_arrays(self) -> tuple:
+        """The optimizer's rule as the kernels take it: its code, hyper-parameters and state
+        buffers, and the momentum buffer's block of each layer's weights."""
+        net, opt = self.net, self.run.optimizer
         opt_code, hyper, slots = _pack_optimizer(opt, net)
-        lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
         states = [opt.state[name] if name else self._empty for name in slots]
         momentum_blocks = self._weight_blocks(opt.state.get("momentum_buffer")
                                               if slots[0] == "momentum_buffer" else None)
+        return opt_code, hyper, states, momentum_blocks
+
+    def _run_steps(self, rule: tuple, order, start: int, stop: int, rows: int
+                   ) -> tuple[float, int, int]:
+        """The steps over ``order[start:stop]`` in batches of ``rows``, in one kernel call
+        (``rule``: :meth:`_rule_arrays`); the learning rate is read afresh, as each NumPy
+        step reads it."""
+        run, net, opt = self.run, self.net, self.run.optimizer
+        opt_code, hyper, states, momentum_blocks = rule
+        lr = np.atleast_1d(np.asarray(opt.current_lr, dtype=net.dtype))  # float32 math stays so
         clip = -1.0 if run.clip is None else run.clip
         optimizer_arrays = (opt_code, hyper, lr, net.params, net.grads, *states)
         # the split is measured with one BLAS thread per share only
