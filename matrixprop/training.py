@@ -206,7 +206,8 @@ class Trainer:
         if part.stop > part.start:
             outputs = np.empty((part.stop - part.start, net.n_outputs), net.dtype)
             value = net.loss(X[part], Y[part], self.loss, count=X.shape[0], outputs=outputs)
-            hits = int(np.count_nonzero(class_labels(outputs) == class_labels(Y[part])))
+            if self.classify:
+                hits = int(np.count_nonzero(class_labels(outputs) == class_labels(Y[part])))
         if self.run.shards is not None:
             value, hits = self.run.shards.reduce_metrics(value, hits)
         logs = {"val_loss": value}
